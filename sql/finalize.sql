@@ -1,0 +1,115 @@
+-- mcp_jobs finalize: documentation (COMMENT ON) and privileges. Runs after every table and function
+-- of the extension exists.
+
+-- ---------------------------------------------------------------------------------------------
+-- Comments: tables and columns
+-- ---------------------------------------------------------------------------------------------
+COMMENT ON SCHEMA mcp_jobs IS 'mcp_jobs: job queue, execution history, event log, dead letters and hourly metrics.';
+
+COMMENT ON TABLE mcp_jobs.jobs IS 'The job queue and its state machine: queued -> processing -> completed | failed | cancelled (a failed attempt with attempts left goes back to queued).';
+COMMENT ON COLUMN mcp_jobs.jobs.id IS 'Job id, a time-ordered UUIDv7 (id order is enqueue order).';
+COMMENT ON COLUMN mcp_jobs.jobs.source IS 'Who enqueued the job (odoo, n8n, vercel, ...): 1-200 characters.';
+COMMENT ON COLUMN mcp_jobs.jobs.job_type IS 'What kind of work the job is (discovery, sync, ...): 1-200 characters.';
+COMMENT ON COLUMN mcp_jobs.jobs.payload IS 'The job''s input, a JSON object (at most mcp_jobs.max_payload_bytes).';
+COMMENT ON COLUMN mcp_jobs.jobs.priority IS '0 (lowest) to 10 (highest); higher priorities are claimed first. Default 5.';
+COMMENT ON COLUMN mcp_jobs.jobs.status IS 'queued, processing, completed, failed or cancelled.';
+COMMENT ON COLUMN mcp_jobs.jobs.attempts IS 'Attempts started so far (a claim counts one, including one whose lease expired).';
+COMMENT ON COLUMN mcp_jobs.jobs.max_attempts IS 'Attempts allowed before the job fails for good and moves to the dead-letter queue.';
+COMMENT ON COLUMN mcp_jobs.jobs.run_at IS 'Not claimed before this time (scheduling and retry backoff).';
+COMMENT ON COLUMN mcp_jobs.jobs.lease_expires_at IS 'While processing: when the claim lapses and the job may be claimed again. NULL in every other state.';
+COMMENT ON COLUMN mcp_jobs.jobs.worker_id IS 'The worker that claimed the job last.';
+COMMENT ON COLUMN mcp_jobs.jobs.current_run_id IS 'The run (attempt) that owns the job: the fencing token complete_job, fail_job and report_progress must present.';
+COMMENT ON COLUMN mcp_jobs.jobs.idempotency_key IS 'Optional key: a second enqueue with the same (source, key) returns the first job''s id.';
+COMMENT ON COLUMN mcp_jobs.jobs.result IS 'What complete_job recorded as the result.';
+COMMENT ON COLUMN mcp_jobs.jobs.last_error IS 'The error of the last failed attempt (or the lease expiry).';
+COMMENT ON COLUMN mcp_jobs.jobs.created_at IS 'When the job was enqueued.';
+COMMENT ON COLUMN mcp_jobs.jobs.updated_at IS 'When the row last changed.';
+COMMENT ON COLUMN mcp_jobs.jobs.started_at IS 'When the first attempt started.';
+COMMENT ON COLUMN mcp_jobs.jobs.finished_at IS 'When the job reached completed, failed or cancelled.';
+
+COMMENT ON TABLE mcp_jobs.job_runs IS 'One row per attempt of a job (execution history).';
+COMMENT ON COLUMN mcp_jobs.job_runs.id IS 'Run id (UUIDv7), returned by claim_next_job as run_id.';
+COMMENT ON COLUMN mcp_jobs.job_runs.job_id IS 'The job this attempt belongs to.';
+COMMENT ON COLUMN mcp_jobs.job_runs.attempt IS 'Attempt number, 1 for the first.';
+COMMENT ON COLUMN mcp_jobs.job_runs.worker_id IS 'The worker that claimed this attempt.';
+COMMENT ON COLUMN mcp_jobs.job_runs.started_at IS 'When the attempt was claimed.';
+COMMENT ON COLUMN mcp_jobs.job_runs.finished_at IS 'When the attempt ended; NULL while it runs.';
+COMMENT ON COLUMN mcp_jobs.job_runs.outcome IS 'completed, failed or lease_expired; NULL while it runs.';
+COMMENT ON COLUMN mcp_jobs.job_runs.error IS 'The error of a failed or expired attempt.';
+COMMENT ON COLUMN mcp_jobs.job_runs.lease_seconds IS 'The lease length the attempt was claimed with; report_progress extends the lease by it.';
+COMMENT ON COLUMN mcp_jobs.job_runs.duration_ms IS 'finished_at - started_at in milliseconds (generated).';
+
+COMMENT ON TABLE mcp_jobs.job_events IS 'Append-only event log of every job: enqueued, started, progress, completed, failed, retry_scheduled, dead_lettered, cancelled, lease_expired, requeued, resolved.';
+COMMENT ON COLUMN mcp_jobs.job_events.id IS 'Event sequence number (order of events).';
+COMMENT ON COLUMN mcp_jobs.job_events.job_id IS 'The job the event is about.';
+COMMENT ON COLUMN mcp_jobs.job_events.run_id IS 'The run (attempt) the event belongs to, when there is one.';
+COMMENT ON COLUMN mcp_jobs.job_events.event_type IS 'What happened.';
+COMMENT ON COLUMN mcp_jobs.job_events.data IS 'Details of the event (attempt, error, progress, ...).';
+COMMENT ON COLUMN mcp_jobs.job_events.created_at IS 'When it happened (transaction time).';
+
+COMMENT ON TABLE mcp_jobs.dead_letter_queue IS 'Jobs that failed for good (attempts exhausted, or failed with p_retry => false), with a copy of their input.';
+COMMENT ON COLUMN mcp_jobs.dead_letter_queue.id IS 'Dead letter id, for requeue_dead_letter and resolve_dead_letter.';
+COMMENT ON COLUMN mcp_jobs.dead_letter_queue.job_id IS 'The failed job.';
+COMMENT ON COLUMN mcp_jobs.dead_letter_queue.source IS 'The job''s source.';
+COMMENT ON COLUMN mcp_jobs.dead_letter_queue.job_type IS 'The job''s type.';
+COMMENT ON COLUMN mcp_jobs.dead_letter_queue.payload IS 'A copy of the job''s payload.';
+COMMENT ON COLUMN mcp_jobs.dead_letter_queue.attempts IS 'Attempts the job had made.';
+COMMENT ON COLUMN mcp_jobs.dead_letter_queue.last_error IS 'The error of the last attempt.';
+COMMENT ON COLUMN mcp_jobs.dead_letter_queue.failed_at IS 'When the job failed for good.';
+COMMENT ON COLUMN mcp_jobs.dead_letter_queue.resolved IS 'false until an operator requeues or resolves the dead letter.';
+COMMENT ON COLUMN mcp_jobs.dead_letter_queue.resolved_at IS 'When it was requeued or resolved.';
+COMMENT ON COLUMN mcp_jobs.dead_letter_queue.resolution IS 'requeued or resolved.';
+COMMENT ON COLUMN mcp_jobs.dead_letter_queue.resolution_note IS 'The operator''s note given to resolve_dead_letter.';
+
+COMMENT ON TABLE mcp_jobs.metrics IS 'Hourly aggregates per (hour, source, job_type), filled by aggregate_metrics().';
+COMMENT ON COLUMN mcp_jobs.metrics.hour IS 'Start of the hour (UTC-aligned date_trunc(''hour'', ...)).';
+COMMENT ON COLUMN mcp_jobs.metrics.source IS 'Job source.';
+COMMENT ON COLUMN mcp_jobs.metrics.job_type IS 'Job type.';
+COMMENT ON COLUMN mcp_jobs.metrics.enqueued IS 'Jobs enqueued in the hour.';
+COMMENT ON COLUMN mcp_jobs.metrics.started IS 'Attempts started in the hour.';
+COMMENT ON COLUMN mcp_jobs.metrics.completed IS 'Attempts that completed in the hour.';
+COMMENT ON COLUMN mcp_jobs.metrics.failed IS 'Attempts that failed in the hour.';
+COMMENT ON COLUMN mcp_jobs.metrics.retried IS 'Retries scheduled in the hour.';
+COMMENT ON COLUMN mcp_jobs.metrics.dead_lettered IS 'Jobs moved to the dead-letter queue in the hour.';
+COMMENT ON COLUMN mcp_jobs.metrics.cancelled IS 'Jobs cancelled in the hour.';
+COMMENT ON COLUMN mcp_jobs.metrics.lease_expired IS 'Attempts whose lease expired in the hour.';
+COMMENT ON COLUMN mcp_jobs.metrics.success_rate IS 'completed / (completed + failed + lease_expired) attempts, NULL when none ended.';
+COMMENT ON COLUMN mcp_jobs.metrics.run_ms_avg IS 'Average run time of attempts that ended in the hour (ms).';
+COMMENT ON COLUMN mcp_jobs.metrics.run_ms_p50 IS 'Median run time (ms).';
+COMMENT ON COLUMN mcp_jobs.metrics.run_ms_p95 IS '95th percentile run time (ms).';
+COMMENT ON COLUMN mcp_jobs.metrics.run_ms_max IS 'Longest run time (ms).';
+COMMENT ON COLUMN mcp_jobs.metrics.wait_ms_p50 IS 'Median queue wait, enqueue to first start, of jobs first started in the hour (ms).';
+COMMENT ON COLUMN mcp_jobs.metrics.wait_ms_p95 IS '95th percentile queue wait (ms).';
+COMMENT ON COLUMN mcp_jobs.metrics.updated_at IS 'When the row was last aggregated.';
+
+-- ---------------------------------------------------------------------------------------------
+-- Comments: functions
+-- ---------------------------------------------------------------------------------------------
+COMMENT ON FUNCTION mcp_jobs.uuidv7() IS 'A new time-ordered UUIDv7 (RFC 9562), generated natively.';
+COMMENT ON FUNCTION mcp_jobs.uuidv7_time(uuid) IS 'The creation time encoded in a UUIDv7.';
+COMMENT ON FUNCTION mcp_jobs.retry_delay(integer) IS 'Backoff before retrying failed attempt n: min(retry_max_delay, retry_base_delay * 2^(n-1)) * (0.5 + 0.5 * random()).';
+COMMENT ON FUNCTION mcp_jobs.enqueue_job(text, text, jsonb, integer, timestamptz, integer, text) IS 'Enqueue a job; returns its id. Payload: a JSON object (or a string holding one); priority 0-10 (higher first); run_at: not before; max_attempts (default mcp_jobs.default_max_attempts); idempotency key: same (source, key) returns the existing job.';
+COMMENT ON FUNCTION mcp_jobs.claim_next_job(text, text[], text[], integer) IS 'Atomically claim the next due job (priority desc, run_at, enqueue order) with FOR UPDATE SKIP LOCKED; returns it with its run_id, or no row. Expired leases are requeued (or dead-lettered) first.';
+COMMENT ON FUNCTION mcp_jobs.complete_job(uuid, uuid, jsonb) IS 'Complete a processing job; only its current run (run_id from claim_next_job) may.';
+COMMENT ON FUNCTION mcp_jobs.fail_job(uuid, uuid, text, boolean) IS 'Record a failed attempt: with attempts left and p_retry, requeue after the backoff; otherwise fail the job and write a dead letter.';
+COMMENT ON FUNCTION mcp_jobs.report_progress(uuid, uuid, jsonb) IS 'Heartbeat of the current run: records a progress event and extends the lease.';
+COMMENT ON FUNCTION mcp_jobs.cancel_job(uuid) IS 'Cancel a queued job.';
+COMMENT ON FUNCTION mcp_jobs.requeue_dead_letter(uuid) IS 'Queue a dead job again with fresh attempts; the dead letter is marked resolved (requeued). Returns the job id.';
+COMMENT ON FUNCTION mcp_jobs.resolve_dead_letter(uuid, text) IS 'Close a dead letter without running the job again, with an optional note.';
+COMMENT ON FUNCTION mcp_jobs.list_jobs(text, text, text, integer, uuid) IS 'Jobs newest first, filtered by source, job type and status; pass the last id as p_before for the next page.';
+COMMENT ON FUNCTION mcp_jobs.get_job(uuid) IS 'One job as JSON with its runs, events and dead letters.';
+COMMENT ON FUNCTION mcp_jobs.get_job_stats(text) IS 'Job counts by status, total and unresolved dead letters, for one source or all.';
+
+-- ---------------------------------------------------------------------------------------------
+-- Privileges: nothing is open to PUBLIC but the id helpers. The extension owner (a superuser)
+-- can do everything; other roles get what the operator grants (README: "Grants"), and Supabase's
+-- service_role is granted the queue when it exists.
+-- ---------------------------------------------------------------------------------------------
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA mcp_jobs FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION mcp_jobs.uuidv7(), mcp_jobs.uuidv7_time(uuid) TO PUBLIC;
+
+ALTER TABLE mcp_jobs.jobs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mcp_jobs.job_runs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mcp_jobs.job_events ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mcp_jobs.dead_letter_queue ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mcp_jobs.metrics ENABLE ROW LEVEL SECURITY;

@@ -1,0 +1,179 @@
+-- mcp_jobs schema: tables, constraints and indexes.
+--
+-- Loaded first (bootstrap) by CREATE EXTENSION mcp_jobs; the control file makes `mcp_jobs` the
+-- extension's schema. Every table is registered with pg_extension_config_dump so that pg_dump keeps
+-- its rows (an extension's tables are otherwise dumped empty).
+
+-- ---------------------------------------------------------------------------------------------
+-- jobs: the queue and the state machine
+--   queued -> processing -> completed
+--                        -> queued (retry, or lease expired with attempts left)
+--                        -> failed (no attempts left, or p_retry => false; a dead letter is written)
+--   queued -> cancelled
+-- ---------------------------------------------------------------------------------------------
+CREATE TABLE mcp_jobs.jobs (
+    id               uuid        PRIMARY KEY DEFAULT mcp_jobs.uuidv7(),
+    source           text        NOT NULL,
+    job_type         text        NOT NULL,
+    payload          jsonb       NOT NULL DEFAULT '{}'::jsonb,
+    priority         integer     NOT NULL DEFAULT 5,
+    status           text        NOT NULL DEFAULT 'queued',
+    attempts         integer     NOT NULL DEFAULT 0,
+    max_attempts     integer     NOT NULL DEFAULT 3,
+    run_at           timestamptz NOT NULL DEFAULT now(),
+    lease_expires_at timestamptz,
+    worker_id        text,
+    current_run_id   uuid,
+    idempotency_key  text,
+    result           jsonb,
+    last_error       text,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    updated_at       timestamptz NOT NULL DEFAULT now(),
+    started_at       timestamptz,
+    finished_at      timestamptz,
+    -- status is text (not an enum) so that any string compares without error: the seed's monitoring
+    -- query filters on 'running', which simply matches nothing.
+    CONSTRAINT jobs_status_check CHECK (status IN ('queued', 'processing', 'completed', 'failed', 'cancelled')),
+    CONSTRAINT jobs_source_check CHECK (source <> '' AND length(source) <= 200),
+    CONSTRAINT jobs_job_type_check CHECK (job_type <> '' AND length(job_type) <= 200),
+    CONSTRAINT jobs_payload_check CHECK (jsonb_typeof(payload) = 'object'),
+    CONSTRAINT jobs_priority_check CHECK (priority BETWEEN 0 AND 10),
+    CONSTRAINT jobs_attempts_check CHECK (attempts >= 0),
+    CONSTRAINT jobs_max_attempts_check CHECK (max_attempts BETWEEN 1 AND 1000),
+    CONSTRAINT jobs_idempotency_key_check CHECK (idempotency_key IS NULL OR (idempotency_key <> '' AND length(idempotency_key) <= 200)),
+    -- a processing job always has a lease and a run; no other state has a lease
+    CONSTRAINT jobs_lease_check CHECK ((status = 'processing') = (lease_expires_at IS NOT NULL)),
+    CONSTRAINT jobs_processing_run_check CHECK (status <> 'processing' OR current_run_id IS NOT NULL),
+    -- finished_at is set exactly in the terminal states
+    CONSTRAINT jobs_finished_check CHECK ((status IN ('completed', 'failed', 'cancelled')) = (finished_at IS NOT NULL))
+);
+
+-- The claim path: the next queued job in claim order (priority high first, then run_at, then enqueue
+-- order; ids are UUIDv7, so id order is enqueue order). Partial, so it holds only queued jobs and
+-- stays small however much history the table keeps.
+CREATE INDEX jobs_claim_idx ON mcp_jobs.jobs (priority DESC, run_at, id) WHERE status = 'queued';
+
+-- The lease sweep: processing jobs whose lease expired, oldest expiry first. Partial: only in-flight jobs.
+CREATE INDEX jobs_lease_idx ON mcp_jobs.jobs (lease_expires_at) WHERE status = 'processing';
+
+-- Idempotent enqueue: one job per (source, idempotency key); the key is optional.
+CREATE UNIQUE INDEX jobs_idempotency_idx ON mcp_jobs.jobs (source, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+
+-- list_jobs(p_source => ...) pages newest first by id within a source, and the monitoring queries
+-- group by source.
+CREATE INDEX jobs_source_id_idx ON mcp_jobs.jobs (source, id);
+
+-- Retention pruning of finished jobs by age (run_maintenance). Partial: only finished jobs.
+CREATE INDEX jobs_finished_at_idx ON mcp_jobs.jobs (finished_at) WHERE finished_at IS NOT NULL;
+
+-- ---------------------------------------------------------------------------------------------
+-- job_runs: one row per attempt
+-- ---------------------------------------------------------------------------------------------
+CREATE TABLE mcp_jobs.job_runs (
+    id               uuid        PRIMARY KEY DEFAULT mcp_jobs.uuidv7(),
+    job_id           uuid        NOT NULL REFERENCES mcp_jobs.jobs (id) ON DELETE CASCADE,
+    attempt          integer     NOT NULL,
+    worker_id        text,
+    started_at       timestamptz NOT NULL DEFAULT now(),
+    finished_at      timestamptz,
+    outcome          text,
+    error            text,
+    lease_seconds    integer     NOT NULL,
+    duration_ms      double precision
+                     GENERATED ALWAYS AS (extract(epoch FROM (finished_at - started_at)) * 1000) STORED,
+    CONSTRAINT job_runs_outcome_check
+        CHECK (outcome IS NULL OR outcome IN ('completed', 'failed', 'lease_expired')),
+    -- a run is open (no outcome, no finish time) or closed (both)
+    CONSTRAINT job_runs_closed_check CHECK ((outcome IS NULL) = (finished_at IS NULL)),
+    CONSTRAINT job_runs_attempt_check CHECK (attempt >= 1)
+);
+
+-- get_job lists a job's runs in order; one run per attempt number.
+CREATE UNIQUE INDEX job_runs_job_attempt_idx ON mcp_jobs.job_runs (job_id, attempt);
+
+-- Metrics aggregation reads runs by the hour they started and finished; BRIN because rows arrive
+-- roughly in time order and a BRIN index costs almost nothing to maintain.
+CREATE INDEX job_runs_started_at_brin ON mcp_jobs.job_runs USING brin (started_at);
+CREATE INDEX job_runs_finished_at_brin ON mcp_jobs.job_runs USING brin (finished_at);
+
+-- ---------------------------------------------------------------------------------------------
+-- job_events: append-only event log
+-- ---------------------------------------------------------------------------------------------
+CREATE TABLE mcp_jobs.job_events (
+    id          bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    job_id      uuid        NOT NULL REFERENCES mcp_jobs.jobs (id) ON DELETE CASCADE,
+    run_id      uuid,
+    event_type  text        NOT NULL,
+    data        jsonb       NOT NULL DEFAULT '{}'::jsonb,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT job_events_type_check CHECK (event_type IN (
+        'enqueued', 'started', 'progress', 'completed', 'failed', 'retry_scheduled',
+        'dead_lettered', 'cancelled', 'lease_expired', 'requeued', 'resolved'))
+);
+
+-- get_job lists a job's events in order.
+CREATE INDEX job_events_job_idx ON mcp_jobs.job_events (job_id, id);
+
+-- Metrics aggregation reads events by hour; the log is append-only, so BRIN fits.
+CREATE INDEX job_events_created_at_brin ON mcp_jobs.job_events USING brin (created_at);
+
+-- ---------------------------------------------------------------------------------------------
+-- dead_letter_queue: jobs past their last attempt (or failed with p_retry => false)
+-- ---------------------------------------------------------------------------------------------
+CREATE TABLE mcp_jobs.dead_letter_queue (
+    id               uuid        PRIMARY KEY DEFAULT mcp_jobs.uuidv7(),
+    job_id           uuid        NOT NULL,
+    source           text        NOT NULL,
+    job_type         text        NOT NULL,
+    payload          jsonb       NOT NULL,
+    attempts         integer     NOT NULL,
+    last_error       text,
+    failed_at        timestamptz NOT NULL DEFAULT now(),
+    resolved         boolean     NOT NULL DEFAULT false,
+    resolved_at      timestamptz,
+    resolution       text,
+    resolution_note  text,
+    CONSTRAINT dead_letter_resolution_check CHECK (resolution IS NULL OR resolution IN ('requeued', 'resolved')),
+    CONSTRAINT dead_letter_resolved_check CHECK (resolved = (resolved_at IS NOT NULL AND resolution IS NOT NULL))
+);
+
+-- At most one open dead letter per job.
+CREATE UNIQUE INDEX dead_letter_open_job_idx ON mcp_jobs.dead_letter_queue (job_id) WHERE NOT resolved;
+
+-- The seed's monitoring query and the alerts count unresolved dead letters by source and type.
+CREATE INDEX dead_letter_unresolved_idx ON mcp_jobs.dead_letter_queue (source, job_type) WHERE NOT resolved;
+
+-- ---------------------------------------------------------------------------------------------
+-- metrics: hourly aggregates per (hour, source, job_type), filled by aggregate_metrics()
+-- ---------------------------------------------------------------------------------------------
+CREATE TABLE mcp_jobs.metrics (
+    hour             timestamptz NOT NULL,
+    source           text        NOT NULL,
+    job_type         text        NOT NULL,
+    enqueued         bigint      NOT NULL DEFAULT 0,
+    started          bigint      NOT NULL DEFAULT 0,
+    completed        bigint      NOT NULL DEFAULT 0,
+    failed           bigint      NOT NULL DEFAULT 0,
+    retried          bigint      NOT NULL DEFAULT 0,
+    dead_lettered    bigint      NOT NULL DEFAULT 0,
+    cancelled        bigint      NOT NULL DEFAULT 0,
+    lease_expired    bigint      NOT NULL DEFAULT 0,
+    success_rate     double precision,
+    run_ms_avg       double precision,
+    run_ms_p50       double precision,
+    run_ms_p95       double precision,
+    run_ms_max       double precision,
+    wait_ms_p50      double precision,
+    wait_ms_p95      double precision,
+    updated_at       timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (hour, source, job_type)
+);
+
+-- Keep every row across pg_dump / restore.
+SELECT pg_catalog.pg_extension_config_dump('mcp_jobs.jobs', '');
+SELECT pg_catalog.pg_extension_config_dump('mcp_jobs.job_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('mcp_jobs.job_events', '');
+SELECT pg_catalog.pg_extension_config_dump('mcp_jobs.job_events_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mcp_jobs.dead_letter_queue', '');
+SELECT pg_catalog.pg_extension_config_dump('mcp_jobs.metrics', '');

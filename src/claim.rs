@@ -1,0 +1,155 @@
+//! claim_next_job and the lease sweep it shares with maintenance.
+use crate::enqueue::{check_name, NAME_MAX};
+use crate::errors::{JobError, JobResult, OrRaise};
+use crate::raw_jsonb::RawJsonb;
+use crate::spi_util::{run, Stmt};
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+
+const CLAIM: Stmt = Stmt {
+    sql: include_str!("queries/claim.sql"),
+    args: &[pg_sys::TEXTOID, pg_sys::TEXTARRAYOID, pg_sys::TEXTARRAYOID, pg_sys::INT4OID],
+    write: true,
+};
+
+const EXPIRE: Stmt = Stmt {
+    sql: include_str!("queries/expire_leases.sql"),
+    args: &[pg_sys::INT4OID],
+    write: true,
+};
+
+/// How many expired leases one claim handles before it claims.
+const EXPIRE_PER_CLAIM: i32 = 8;
+/// The longest lease a claim may ask for (7 days).
+pub const MAX_LEASE_SECONDS: i32 = 7 * 24 * 3600;
+
+/// Requeue (or dead-letter) up to `limit` jobs whose lease expired. Returns (requeued, dead-lettered).
+pub fn expire_leases(client: &mut SpiClient<'_>, limit: i32) -> JobResult<(i64, i64)> {
+    let t = run(client, &EXPIRE, &[limit.into()])?;
+    if t.is_empty() {
+        return Ok((0, 0));
+    }
+    let t = t.first();
+    Ok((t.get::<i64>(1)?.unwrap_or(0), t.get::<i64>(2)?.unwrap_or(0)))
+}
+
+pub fn check_lease(lease: i32, arg: &'static str) -> JobResult<()> {
+    if !(1..=MAX_LEASE_SECONDS).contains(&lease) {
+        return Err(JobError::invalid(
+            arg,
+            format!("lease must be between 1 and {MAX_LEASE_SECONDS} seconds"),
+            format!("{arg} was {lease}."),
+            "Pass how long the worker may hold the job before it is given to another worker; report_progress extends it.",
+        ));
+    }
+    Ok(())
+}
+
+fn check_filter(list: &Option<Vec<Option<String>>>, arg: &'static str) -> JobResult<()> {
+    let Some(items) = list else { return Ok(()) };
+    if items.is_empty() {
+        return Err(JobError::invalid(
+            arg,
+            "the list is empty",
+            format!("{arg} was an empty array, which would match nothing."),
+            format!("Pass NULL (or omit {arg}) to accept any value."),
+        ));
+    }
+    for item in items {
+        check_name(item.as_deref(), arg, "filter value")?;
+    }
+    Ok(())
+}
+
+type ClaimRow = (
+    pgrx::Uuid,
+    pgrx::Uuid,
+    i32,
+    i32,
+    String,
+    String,
+    RawJsonb,
+    i32,
+    TimestampWithTimeZone,
+    TimestampWithTimeZone,
+    TimestampWithTimeZone,
+);
+
+fn claim(
+    worker_id: Option<&str>,
+    sources: Option<Vec<Option<String>>>,
+    job_types: Option<Vec<Option<String>>>,
+    lease_seconds: Option<i32>,
+) -> JobResult<Option<ClaimRow>> {
+    let worker = match worker_id {
+        Some(w) => {
+            check_name(Some(w), "p_worker_id", "worker id")?;
+            w.to_string()
+        }
+        // SAFETY: MyProcPid is set for every backend.
+        None => format!("pid:{}", unsafe { pg_sys::MyProcPid }),
+    };
+    debug_assert!(worker.len() <= NAME_MAX * 4);
+    check_filter(&sources, "p_sources")?;
+    check_filter(&job_types, "p_job_types")?;
+    let lease = lease_seconds.unwrap_or(300);
+    check_lease(lease, "p_lease_seconds")?;
+    Spi::connect_mut(|client| {
+        expire_leases(client, EXPIRE_PER_CLAIM)?;
+        let t = run(
+            client,
+            &CLAIM,
+            &[worker.as_str().into(), sources.into(), job_types.into(), lease.into()],
+        )?;
+        if t.is_empty() {
+            return Ok(None);
+        }
+        let r = t.first();
+        let missing = || JobError::Internal { context: "claim_next_job", error: "NULL in a claimed row".into() };
+        Ok(Some((
+            r.get(1)?.ok_or_else(missing)?,
+            r.get(2)?.ok_or_else(missing)?,
+            r.get(3)?.ok_or_else(missing)?,
+            r.get(4)?.ok_or_else(missing)?,
+            r.get(5)?.ok_or_else(missing)?,
+            r.get(6)?.ok_or_else(missing)?,
+            r.get(7)?.ok_or_else(missing)?,
+            r.get(8)?.ok_or_else(missing)?,
+            r.get(9)?.ok_or_else(missing)?,
+            r.get(10)?.ok_or_else(missing)?,
+            r.get(11)?.ok_or_else(missing)?,
+        )))
+    })
+}
+
+/// Claim the next due job (priority high first, then run_at, then enqueue order), atomically and
+/// without blocking on jobs other workers hold. Returns one row, or none when nothing is due.
+#[pg_extern(volatile, parallel_unsafe)]
+#[allow(clippy::type_complexity)]
+pub fn claim_next_job(
+    p_worker_id: default!(Option<&str>, "NULL"),
+    p_sources: default!(Option<Vec<Option<String>>>, "NULL"),
+    p_job_types: default!(Option<Vec<Option<String>>>, "NULL"),
+    p_lease_seconds: default!(Option<i32>, 300),
+) -> TableIterator<
+    'static,
+    (
+        name!(id, pgrx::Uuid),
+        name!(run_id, pgrx::Uuid),
+        name!(attempt, i32),
+        name!(max_attempts, i32),
+        name!(source, String),
+        name!(job_type, String),
+        name!(payload, RawJsonb),
+        name!(priority, i32),
+        name!(run_at, TimestampWithTimeZone),
+        name!(created_at, TimestampWithTimeZone),
+        name!(lease_expires_at, TimestampWithTimeZone),
+    ),
+> {
+    match claim(p_worker_id, p_sources, p_job_types, p_lease_seconds).or_raise("claim_next_job") {
+        Some(row) => TableIterator::once(row),
+        None => TableIterator::empty(),
+    }
+}

@@ -1,0 +1,12 @@
+-- $1 job id. Cancels the job if it is queued.
+WITH upd AS (
+    UPDATE mcp_jobs.jobs
+       SET status = 'cancelled', finished_at = now(), updated_at = now()
+     WHERE id = $1
+       AND status = 'queued'
+    RETURNING id, attempts, finished_at
+), ev AS (
+    INSERT INTO mcp_jobs.job_events (job_id, event_type, data)
+    SELECT id, 'cancelled', jsonb_build_object('attempts', attempts) FROM upd
+)
+SELECT jsonb_build_object('job_id', id, 'status', 'cancelled', 'finished_at', finished_at) FROM upd

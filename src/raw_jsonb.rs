@@ -1,0 +1,99 @@
+//! `RawJsonb`: a `jsonb` value carried as its binary bytes.
+//!
+//! pgrx's `JsonB` converts through `serde_json::Value`, which rounds large numbers to f64 and panics
+//! (XX000) on JSON nested deeper than serde's recursion limit. A payload must come back exactly as it
+//! was enqueued, so payloads and results travel as the untouched varlena bytes instead.
+use pgrx::pg_sys;
+use pgrx::pgrx_sql_entity_graph::metadata::{
+    ArgumentError, ReturnsError, ReturnsRef, SqlMappingRef, SqlTranslatable,
+};
+use pgrx::callconv::{Arg, ArgAbi, BoxRet, FcInfo};
+use pgrx::datum::Datum;
+use pgrx::nullable::Nullable;
+use pgrx::{FromDatum, IntoDatum};
+
+/// A detoasted copy of a jsonb varlena (4-byte header included).
+#[derive(Clone, Debug)]
+pub struct RawJsonb(Vec<u8>);
+
+impl RawJsonb {
+    /// Size of the jsonb value in bytes (binary jsonb, header excluded).
+    pub fn size(&self) -> usize {
+        self.0.len().saturating_sub(pg_sys::VARHDRSZ)
+    }
+}
+
+impl FromDatum for RawJsonb {
+    unsafe fn from_polymorphic_datum(
+        datum: pg_sys::Datum,
+        is_null: bool,
+        _typoid: pg_sys::Oid,
+    ) -> Option<Self> {
+        if is_null {
+            return None;
+        }
+        // SAFETY: the datum is a jsonb varlena; pg_detoast_datum returns it with a 4-byte header,
+        // either the original or a palloc'd copy in the current memory context.
+        unsafe {
+            let original = datum.cast_mut_ptr::<pg_sys::varlena>();
+            let detoasted = pg_sys::pg_detoast_datum(original);
+            let len = pgrx::varsize_any(detoasted);
+            let bytes = std::slice::from_raw_parts(detoasted as *const u8, len).to_vec();
+            if detoasted != original {
+                pg_sys::pfree(detoasted.cast());
+            }
+            Some(RawJsonb(bytes))
+        }
+    }
+}
+
+impl IntoDatum for RawJsonb {
+    fn into_datum(self) -> Option<pg_sys::Datum> {
+        // SAFETY: we copy a complete 4-byte-header varlena into memory palloc'd in the current
+        // memory context, which is where PostgreSQL expects a returned or bound datum to live.
+        unsafe {
+            let ptr = pg_sys::palloc(self.0.len()) as *mut u8;
+            std::ptr::copy_nonoverlapping(self.0.as_ptr(), ptr, self.0.len());
+            Some(pg_sys::Datum::from(ptr))
+        }
+    }
+
+    fn type_oid() -> pg_sys::Oid {
+        pg_sys::JSONBOID
+    }
+}
+
+unsafe impl SqlTranslatable for RawJsonb {
+    const TYPE_IDENT: &'static str = concat!(module_path!(), "::RawJsonb");
+    const TYPE_ORIGIN: pgrx::pgrx_sql_entity_graph::metadata::TypeOrigin =
+        pgrx::pgrx_sql_entity_graph::metadata::TypeOrigin::External;
+    const ARGUMENT_SQL: Result<SqlMappingRef, ArgumentError> = Ok(SqlMappingRef::literal("jsonb"));
+    const RETURN_SQL: Result<ReturnsRef, ReturnsError> =
+        Ok(ReturnsRef::One(SqlMappingRef::literal("jsonb")));
+}
+
+// SAFETY: the argument is unboxed with FromDatum, as pgrx does for its own JsonB.
+unsafe impl<'fcx> ArgAbi<'fcx> for RawJsonb {
+    unsafe fn unbox_arg_unchecked(arg: Arg<'_, 'fcx>) -> Self {
+        let index = arg.index();
+        // SAFETY: the caller (pgrx's generated wrapper) guarantees the argument is a jsonb datum.
+        unsafe { arg.unbox_arg_using_from_datum() }
+            .unwrap_or_else(|| panic!("argument {index} must not be null"))
+    }
+
+    unsafe fn unbox_nullable_arg(arg: Arg<'_, 'fcx>) -> Nullable<Self> {
+        // SAFETY: as above.
+        unsafe { arg.unbox_arg_using_from_datum() }.into()
+    }
+}
+
+// SAFETY: the datum is built by IntoDatum in the function's memory context and returned at once.
+unsafe impl BoxRet for RawJsonb {
+    unsafe fn box_into<'fcx>(self, fcinfo: &mut FcInfo<'fcx>) -> Datum<'fcx> {
+        match self.into_datum() {
+            // SAFETY: a valid jsonb datum.
+            Some(datum) => unsafe { fcinfo.return_raw_datum(datum) },
+            None => fcinfo.return_null(),
+        }
+    }
+}
