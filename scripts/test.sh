@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is missing (scripts/setup.sh), then runs
+#   1. the pgrx tests (#[pg_test] logic tests and multi-session tests) in a throwaway cluster,
+#   2. the pytest suites in tests/ (SQL regression files, end-to-end through PostgREST and nginx,
+#      faults, benchmark smoke) against the extension installed into $PG_CONFIG's PostgreSQL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+
+export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+PGDATA_BASE=${MCP_JOBS_TEST_PGDATA:-/tmp/mcp_jobs_pgrx_test}
+
+echo "== cargo pgrx test"
+cargo pgrx test pg15 --runas postgres --pgdata "$PGDATA_BASE"
+
+echo "== install into $($PG_CONFIG --sharedir)"
+cargo pgrx install --pg-config "$PG_CONFIG" >/dev/null
+
+echo "== pytest"
+python3 -m pytest -q tests "$@"
