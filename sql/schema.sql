@@ -89,8 +89,9 @@ CREATE TABLE mcp_jobs.job_runs (
     CONSTRAINT job_runs_attempt_check CHECK (attempt >= 1)
 );
 
--- get_job lists a job's runs in order; one run per attempt number.
-CREATE UNIQUE INDEX job_runs_job_attempt_idx ON mcp_jobs.job_runs (job_id, attempt);
+-- get_job lists a job's runs in order. Not unique on attempt: a requeued dead letter starts its
+-- attempts again at 1.
+CREATE INDEX job_runs_job_idx ON mcp_jobs.job_runs (job_id, started_at);
 
 -- Metrics aggregation reads runs by the hour they started and finished; BRIN because rows arrive
 -- roughly in time order and a BRIN index costs almost nothing to maintain.

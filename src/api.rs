@@ -11,7 +11,13 @@ pub const STATUSES: [&str; 5] = ["queued", "processing", "completed", "failed", 
 
 const LIST: Stmt = Stmt {
     sql: include_str!("queries/list_jobs.sql"),
-    args: &[pg_sys::TEXTOID, pg_sys::TEXTOID, pg_sys::TEXTOID, pg_sys::INT4OID, pg_sys::UUIDOID],
+    args: &[
+        pg_sys::TEXTOID,
+        pg_sys::TEXTOID,
+        pg_sys::TEXTOID,
+        pg_sys::INT4OID,
+        pg_sys::UUIDOID,
+    ],
     write: false,
 };
 
@@ -87,10 +93,19 @@ fn list(
         let t = read(
             client,
             &LIST,
-            &[source.into(), job_type.into(), status.into(), limit.into(), before.into()],
+            &[
+                source.into(),
+                job_type.into(),
+                status.into(),
+                limit.into(),
+                before.into(),
+            ],
         )?;
         let mut out = Vec::with_capacity(t.len());
-        let missing = || JobError::Internal { context: "list_jobs", error: "NULL in a key column".into() };
+        let missing = || JobError::Internal {
+            context: "list_jobs",
+            error: "NULL in a key column".into(),
+        };
         for r in t {
             out.push((
                 r.get(1)?.ok_or_else(missing)?,
@@ -146,7 +161,9 @@ pub fn list_jobs(
         name!(finished_at, Option<TimestampWithTimeZone>),
     ),
 > {
-    TableIterator::new(list(p_source, p_job_type, p_status, p_limit, p_before).or_raise("list_jobs"))
+    TableIterator::new(
+        list(p_source, p_job_type, p_status, p_limit, p_before).or_raise("list_jobs"),
+    )
 }
 
 /// One job as a JSON document, with its runs, events and dead letters.
@@ -172,7 +189,10 @@ pub fn get_job_stats(p_source: default!(Option<&str>, "NULL")) -> RawJsonb {
         }
         Spi::connect(|client| {
             first::<RawJsonb>(read(client, &STATS, &[p_source.into()])?, 1)?.ok_or(
-                JobError::Internal { context: "get_job_stats", error: "no row".into() },
+                JobError::Internal {
+                    context: "get_job_stats",
+                    error: "no row".into(),
+                },
             )
         })
     })()

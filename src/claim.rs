@@ -9,7 +9,12 @@ use pgrx::spi::SpiClient;
 
 const CLAIM: Stmt = Stmt {
     sql: include_str!("queries/claim.sql"),
-    args: &[pg_sys::TEXTOID, pg_sys::TEXTARRAYOID, pg_sys::TEXTARRAYOID, pg_sys::INT4OID],
+    args: &[
+        pg_sys::TEXTOID,
+        pg_sys::TEXTARRAYOID,
+        pg_sys::TEXTARRAYOID,
+        pg_sys::INT4OID,
+    ],
     write: true,
 };
 
@@ -100,13 +105,21 @@ fn claim(
         let t = run(
             client,
             &CLAIM,
-            &[worker.as_str().into(), sources.into(), job_types.into(), lease.into()],
+            &[
+                worker.as_str().into(),
+                sources.into(),
+                job_types.into(),
+                lease.into(),
+            ],
         )?;
         if t.is_empty() {
             return Ok(None);
         }
         let r = t.first();
-        let missing = || JobError::Internal { context: "claim_next_job", error: "NULL in a claimed row".into() };
+        let missing = || JobError::Internal {
+            context: "claim_next_job",
+            error: "NULL in a claimed row".into(),
+        };
         Ok(Some((
             r.get(1)?.ok_or_else(missing)?,
             r.get(2)?.ok_or_else(missing)?,

@@ -32,7 +32,10 @@ fn lock_open(client: &mut SpiClient<'_>, id: pgrx::Uuid) -> JobResult<()> {
     }
     let t = t.first();
     if t.get::<bool>(1)?.unwrap_or(false) {
-        return Err(JobError::DeadLetterResolved { id, resolution: t.get(2)?.unwrap_or_default() });
+        return Err(JobError::DeadLetterResolved {
+            id,
+            resolution: t.get(2)?.unwrap_or_default(),
+        });
     }
     Ok(())
 }
@@ -42,13 +45,19 @@ fn lock_open(client: &mut SpiClient<'_>, id: pgrx::Uuid) -> JobResult<()> {
 #[pg_extern(volatile, parallel_unsafe)]
 pub fn requeue_dead_letter(p_id: Option<pgrx::Uuid>) -> pgrx::Uuid {
     (|| {
-        let id = required(p_id, "p_id", "Pass the id of a row of mcp_jobs.dead_letter_queue.")?;
+        let id = required(
+            p_id,
+            "p_id",
+            "Pass the id of a row of mcp_jobs.dead_letter_queue.",
+        )?;
         Spi::connect_mut(|client| {
             lock_open(client, id)?;
-            first::<pgrx::Uuid>(run(client, &REQUEUE, &[id.into()])?, 1)?.ok_or(JobError::Internal {
-                context: "requeue_dead_letter",
-                error: "the dead letter's job could not be queued".into(),
-            })
+            first::<pgrx::Uuid>(run(client, &REQUEUE, &[id.into()])?, 1)?.ok_or(
+                JobError::Internal {
+                    context: "requeue_dead_letter",
+                    error: "the dead letter's job could not be queued".into(),
+                },
+            )
         })
     })()
     .or_raise("requeue_dead_letter")
@@ -61,7 +70,11 @@ pub fn resolve_dead_letter(
     p_note: default!(Option<&str>, "NULL"),
 ) -> RawJsonb {
     (|| {
-        let id = required(p_id, "p_id", "Pass the id of a row of mcp_jobs.dead_letter_queue.")?;
+        let id = required(
+            p_id,
+            "p_id",
+            "Pass the id of a row of mcp_jobs.dead_letter_queue.",
+        )?;
         if let Some(note) = p_note {
             if note.chars().count() > 10_000 {
                 return Err(JobError::invalid(
@@ -75,7 +88,10 @@ pub fn resolve_dead_letter(
         Spi::connect_mut(|client| {
             lock_open(client, id)?;
             first::<RawJsonb>(run(client, &RESOLVE, &[id.into(), p_note.into()])?, 1)?.ok_or(
-                JobError::Internal { context: "resolve_dead_letter", error: "no row updated".into() },
+                JobError::Internal {
+                    context: "resolve_dead_letter",
+                    error: "no row updated".into(),
+                },
             )
         })
     })()

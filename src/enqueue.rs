@@ -104,7 +104,9 @@ pub fn normalize_payload(
     payload: Option<RawJsonb>,
     arg: &'static str,
 ) -> JobResult<Option<RawJsonb>> {
-    let Some(payload) = payload else { return Ok(None) };
+    let Some(payload) = payload else {
+        return Ok(None);
+    };
     let row = read(client, &PAYLOAD_NORMALIZE, &[payload.clone().into()])?.first();
     let kind: String = row.get(1)?.unwrap_or_default();
     let payload = match kind.as_str() {
@@ -115,10 +117,16 @@ pub fn normalize_payload(
             match serde_json::from_str::<serde::de::IgnoredAny>(&text) {
                 Ok(_) => {}
                 Err(e) if e.to_string().contains("recursion limit") => {}
-                Err(e) => return Err(JobError::InvalidJson { arg, detail: e.to_string() }),
+                Err(e) => {
+                    return Err(JobError::InvalidJson {
+                        arg,
+                        detail: e.to_string(),
+                    })
+                }
             }
-            let parsed: Option<RawJsonb> =
-                read(client, &TEXT_TO_JSONB, &[text.into()])?.first().get(1)?;
+            let parsed: Option<RawJsonb> = read(client, &TEXT_TO_JSONB, &[text.into()])?
+                .first()
+                .get(1)?;
             let parsed = parsed.ok_or(JobError::NullArgument {
                 arg,
                 hint: "Send a JSON object.",
@@ -128,7 +136,10 @@ pub fn normalize_payload(
                 .get(1)?
                 .unwrap_or_default();
             if inner_kind != "object" {
-                return Err(not_an_object(arg, &format!("a string holding a JSON {inner_kind}")));
+                return Err(not_an_object(
+                    arg,
+                    &format!("a string holding a JSON {inner_kind}"),
+                ));
             }
             parsed
         }
@@ -136,7 +147,10 @@ pub fn normalize_payload(
     };
     let limit = config::MAX_PAYLOAD_BYTES.get().max(0) as usize;
     if payload.size() > limit {
-        return Err(JobError::PayloadTooLarge { size: payload.size(), limit });
+        return Err(JobError::PayloadTooLarge {
+            size: payload.size(),
+            limit,
+        });
     }
     Ok(Some(payload))
 }
@@ -146,7 +160,7 @@ fn not_an_object(arg: &'static str, got: &str) -> JobError {
         arg,
         "must be a JSON object",
         format!("{arg} was {got}."),
-        format!("Wrap the value in an object, for example {{\"value\": ...}}, or pass NULL for {{}}."),
+        "Wrap the value in an object, for example {\"value\": ...}, or pass NULL for {}.",
     )
 }
 
@@ -190,8 +204,10 @@ fn enqueue(
             if let Some(id) = inserted {
                 return Ok(id);
             }
-            let existing: Option<pgrx::Uuid> =
-                first(read(client, &EXISTING, &[source.into(), idempotency_key.into()])?, 1)?;
+            let existing: Option<pgrx::Uuid> = first(
+                read(client, &EXISTING, &[source.into(), idempotency_key.into()])?,
+                1,
+            )?;
             if let Some(id) = existing {
                 return Ok(id);
             }
@@ -215,6 +231,14 @@ pub fn enqueue_job(
     p_max_attempts: default!(Option<i32>, "NULL"),
     p_idempotency_key: default!(Option<&str>, "NULL"),
 ) -> pgrx::Uuid {
-    enqueue(p_source, p_job_type, p_payload, p_priority, p_run_at, p_max_attempts, p_idempotency_key)
-        .or_raise("enqueue_job")
+    enqueue(
+        p_source,
+        p_job_type,
+        p_payload,
+        p_priority,
+        p_run_at,
+        p_max_attempts,
+        p_idempotency_key,
+    )
+    .or_raise("enqueue_job")
 }

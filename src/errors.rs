@@ -11,9 +11,17 @@ use pgrx::{PgLogLevel, PgSqlErrorCode};
 #[derive(Debug)]
 pub enum JobError {
     /// A required argument was NULL.
-    NullArgument { arg: &'static str, hint: &'static str },
+    NullArgument {
+        arg: &'static str,
+        hint: &'static str,
+    },
     /// An argument is outside its domain.
-    InvalidArgument { arg: &'static str, message: String, detail: String, hint: String },
+    InvalidArgument {
+        arg: &'static str,
+        message: String,
+        detail: String,
+        hint: String,
+    },
     /// A text argument (a JSON string payload) is not valid JSON.
     InvalidJson { arg: &'static str, detail: String },
     /// The payload is larger than `mcp_jobs.max_payload_bytes`.
@@ -21,22 +29,38 @@ pub enum JobError {
     /// No job has this id.
     JobNotFound { job_id: pgrx::Uuid },
     /// The job exists but is not in a state that allows the action.
-    WrongState { job_id: pgrx::Uuid, action: &'static str, status: String, expected: &'static str },
+    WrongState {
+        job_id: pgrx::Uuid,
+        action: &'static str,
+        status: String,
+        expected: &'static str,
+    },
     /// The run id is not the job's current attempt (the lease expired and the job was claimed again).
-    StaleRun { job_id: pgrx::Uuid, run_id: pgrx::Uuid, current: Option<pgrx::Uuid>, action: &'static str },
+    StaleRun {
+        job_id: pgrx::Uuid,
+        run_id: pgrx::Uuid,
+        current: Option<pgrx::Uuid>,
+        action: &'static str,
+    },
     /// No dead letter has this id.
     DeadLetterNotFound { id: pgrx::Uuid },
     /// The dead letter was already resolved or requeued.
     DeadLetterResolved { id: pgrx::Uuid, resolution: String },
     /// An SPI call failed in a way that is not the caller's fault.
-    Internal { context: &'static str, error: String },
+    Internal {
+        context: &'static str,
+        error: String,
+    },
 }
 
 pub type JobResult<T> = Result<T, JobError>;
 
 impl From<SpiError> for JobError {
     fn from(e: SpiError) -> Self {
-        JobError::Internal { context: "SPI", error: e.to_string() }
+        JobError::Internal {
+            context: "SPI",
+            error: e.to_string(),
+        }
     }
 }
 

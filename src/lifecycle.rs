@@ -15,7 +15,12 @@ const COMPLETE: Stmt = Stmt {
 
 const FAIL: Stmt = Stmt {
     sql: include_str!("queries/fail.sql"),
-    args: &[pg_sys::UUIDOID, pg_sys::UUIDOID, pg_sys::TEXTOID, pg_sys::BOOLOID],
+    args: &[
+        pg_sys::UUIDOID,
+        pg_sys::UUIDOID,
+        pg_sys::TEXTOID,
+        pg_sys::BOOLOID,
+    ],
     write: true,
 };
 
@@ -57,11 +62,21 @@ fn diagnose(
     let status: String = t.get(1)?.unwrap_or_default();
     let current: Option<pgrx::Uuid> = t.get(2)?;
     if status != expected {
-        return Ok(Some(JobError::WrongState { job_id, action, status, expected }));
+        return Ok(Some(JobError::WrongState {
+            job_id,
+            action,
+            status,
+            expected,
+        }));
     }
     if let Some(run_id) = run_id {
         if current != Some(run_id) {
-            return Ok(Some(JobError::StaleRun { job_id, run_id, current, action }));
+            return Ok(Some(JobError::StaleRun {
+                job_id,
+                run_id,
+                current,
+                action,
+            }));
         }
     }
     Ok(None)
@@ -85,7 +100,10 @@ fn guarded(
             return Err(err);
         }
     }
-    Err(JobError::Internal { context: action, error: "the job kept changing state".into() })
+    Err(JobError::Internal {
+        context: action,
+        error: "the job kept changing state".into(),
+    })
 }
 
 fn ids(
@@ -93,8 +111,16 @@ fn ids(
     run_id: Option<pgrx::Uuid>,
 ) -> JobResult<(pgrx::Uuid, pgrx::Uuid)> {
     Ok((
-        required(job_id, "p_job_id", "Pass the id returned by enqueue_job or claim_next_job.")?,
-        required(run_id, "p_run_id", "Pass the run_id returned by claim_next_job for this attempt.")?,
+        required(
+            job_id,
+            "p_job_id",
+            "Pass the id returned by enqueue_job or claim_next_job.",
+        )?,
+        required(
+            run_id,
+            "p_run_id",
+            "Pass the run_id returned by claim_next_job for this attempt.",
+        )?,
     ))
 }
 
@@ -134,7 +160,10 @@ fn check_size(value: RawJsonb, arg: &'static str) -> JobResult<RawJsonb> {
     let limit = crate::config::MAX_PAYLOAD_BYTES.get().max(0) as usize;
     if value.size() > limit {
         let _ = arg;
-        return Err(JobError::PayloadTooLarge { size: value.size(), limit });
+        return Err(JobError::PayloadTooLarge {
+            size: value.size(),
+            limit,
+        });
     }
     Ok(value)
 }
@@ -160,14 +189,23 @@ pub fn fail_job(
 ) -> RawJsonb {
     (|| {
         let (job_id, run_id) = ids(p_job_id, p_run_id)?;
-        let error = required(p_error, "p_error", "Describe why the attempt failed, e.g. the exception message.")?;
+        let error = required(
+            p_error,
+            "p_error",
+            "Describe why the attempt failed, e.g. the exception message.",
+        )?;
         let error = clip_error(error);
         let retry = p_retry.unwrap_or(true);
         Spi::connect_mut(|client| {
             guarded(
                 client,
                 &FAIL,
-                &[job_id.into(), run_id.into(), error.as_str().into(), retry.into()],
+                &[
+                    job_id.into(),
+                    run_id.into(),
+                    error.as_str().into(),
+                    retry.into(),
+                ],
                 job_id,
                 Some(run_id),
                 "fail",
@@ -212,7 +250,15 @@ pub fn cancel_job(p_job_id: Option<pgrx::Uuid>) -> RawJsonb {
     (|| {
         let job_id = required(p_job_id, "p_job_id", "Pass the id returned by enqueue_job.")?;
         Spi::connect_mut(|client| {
-            guarded(client, &CANCEL, &[job_id.into()], job_id, None, "cancel", "queued")
+            guarded(
+                client,
+                &CANCEL,
+                &[job_id.into()],
+                job_id,
+                None,
+                "cancel",
+                "queued",
+            )
         })
     })()
     .or_raise("cancel_job")

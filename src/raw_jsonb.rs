@@ -3,13 +3,13 @@
 //! pgrx's `JsonB` converts through `serde_json::Value`, which rounds large numbers to f64 and panics
 //! (XX000) on JSON nested deeper than serde's recursion limit. A payload must come back exactly as it
 //! was enqueued, so payloads and results travel as the untouched varlena bytes instead.
+use pgrx::callconv::{Arg, ArgAbi, BoxRet, FcInfo};
+use pgrx::datum::Datum;
+use pgrx::nullable::Nullable;
 use pgrx::pg_sys;
 use pgrx::pgrx_sql_entity_graph::metadata::{
     ArgumentError, ReturnsError, ReturnsRef, SqlMappingRef, SqlTranslatable,
 };
-use pgrx::callconv::{Arg, ArgAbi, BoxRet, FcInfo};
-use pgrx::datum::Datum;
-use pgrx::nullable::Nullable;
 use pgrx::{FromDatum, IntoDatum};
 
 /// A detoasted copy of a jsonb varlena (4-byte header included).

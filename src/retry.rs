@@ -20,7 +20,11 @@ pub fn backoff_ms(attempt: i32, base_ms: i64, max_ms: i64) -> i64 {
 
 /// Apply equal jitter: `u` in [0, 1).
 pub fn jittered_ms(delay_ms: i64, u: f64) -> i64 {
-    let u = if u.is_finite() { u.clamp(0.0, 1.0) } else { 0.0 };
+    let u = if u.is_finite() {
+        u.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     (delay_ms as f64 * (0.5 + 0.5 * u)).round() as i64
 }
 

@@ -2,5 +2,9 @@
 //! grants (sql/finalize.sql).
 use pgrx::prelude::*;
 
-extension_sql_file!("../sql/schema.sql", name = "schema", requires = [mcp_jobs::uuid7::uuidv7_sql]);
+extension_sql_file!(
+    "../sql/schema.sql",
+    name = "schema",
+    requires = [mcp_jobs::uuid7::uuidv7_sql]
+);
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);

@@ -43,7 +43,9 @@ pub fn uuid7_bytes(ts60: u64, random: u64) -> [u8; 16] {
 
 /// A new UUIDv7, strictly greater than the previous one made by this backend.
 pub fn new_uuid7() -> pgrx::Uuid {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     let ms = now.as_millis() as u64;
     let sub = ((now.subsec_nanos() % 1_000_000) as u64 * 4096) / 1_000_000;
     let ts = (ms << 12) | sub;

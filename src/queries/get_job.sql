@@ -1,7 +1,7 @@
 -- $1 job id: the job with its runs (by attempt), events (in order) and dead letters.
 SELECT to_jsonb(j)
        || jsonb_build_object(
-            'runs', coalesce((SELECT jsonb_agg(to_jsonb(r) ORDER BY r.attempt)
+            'runs', coalesce((SELECT jsonb_agg(to_jsonb(r) ORDER BY r.started_at, r.id)
                                 FROM mcp_jobs.job_runs r WHERE r.job_id = j.id), '[]'::jsonb),
             'events', coalesce((SELECT jsonb_agg(to_jsonb(e) ORDER BY e.id)
                                   FROM mcp_jobs.job_events e WHERE e.job_id = j.id), '[]'::jsonb),

@@ -1,0 +1,61 @@
+"""Several sessions claim and complete one queue at the same time: every job is claimed exactly once,
+completed exactly once, and none is lost (pgmq-style multi-session test, with real connections)."""
+import threading
+
+import psycopg
+
+N_JOBS = 10_000
+N_WORKERS = 8
+
+
+def test_eight_sessions_drain_ten_thousand_jobs_exactly_once(cluster):
+    cluster.psql("DROP DATABASE IF EXISTS conc;")
+    cluster.psql("CREATE DATABASE conc;")
+    cluster.psql("CREATE EXTENSION mcp_jobs;", dbname="conc")
+    with psycopg.connect(cluster.dsn("conc"), autocommit=True) as conn:
+        conn.execute(
+            "SELECT mcp_jobs.enqueue_job('conc', 'work', jsonb_build_object('i', i), (i %% 11)) "
+            "FROM generate_series(1, %s) i", (N_JOBS,))
+
+    claimed = [[] for _ in range(N_WORKERS)]
+    errors = []
+
+    def worker(k):
+        try:
+            with psycopg.connect(cluster.dsn("conc"), autocommit=True) as conn:
+                while True:
+                    with conn.transaction():
+                        row = conn.execute(
+                            "SELECT id, run_id, (payload->>'i')::int FROM mcp_jobs.claim_next_job(%s)",
+                            (f"w{k}",)).fetchone()
+                        if row is None:
+                            return
+                        conn.execute("SELECT mcp_jobs.complete_job(%s, %s, jsonb_build_object('by', %s))",
+                                     (row[0], row[1], k))
+                    claimed[k].append(row[2])
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(N_WORKERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=600)
+    assert not errors, errors
+    assert not any(t.is_alive() for t in threads), "a worker did not finish"
+
+    seen = [i for part in claimed for i in part]
+    assert len(seen) == N_JOBS, f"claimed {len(seen)} times for {N_JOBS} jobs"
+    assert sorted(seen) == list(range(1, N_JOBS + 1)), "each job claimed exactly once"
+    assert sum(1 for part in claimed if part) >= 2, "the work was shared by several sessions"
+
+    with psycopg.connect(cluster.dsn("conc"), autocommit=True) as conn:
+        q = lambda sql: conn.execute(sql).fetchone()[0]  # noqa: E731
+        assert q("SELECT count(*) FROM mcp_jobs.jobs WHERE status = 'completed'") == N_JOBS
+        assert q("SELECT count(*) FROM mcp_jobs.jobs WHERE attempts <> 1") == 0
+        assert q("SELECT count(*) FROM mcp_jobs.job_runs") == N_JOBS
+        assert q("SELECT count(*) FROM mcp_jobs.job_runs WHERE outcome = 'completed'") == N_JOBS
+        assert q("SELECT count(*) FROM mcp_jobs.job_events WHERE event_type = 'started'") == N_JOBS
+        assert q("SELECT count(*) FROM mcp_jobs.job_events WHERE event_type = 'completed'") == N_JOBS
+        # the worker recorded in each job is the one that completed it
+        assert q("SELECT count(*) FROM mcp_jobs.jobs WHERE worker_id <> 'w' || (result->>'by')") == 0
