@@ -3,7 +3,11 @@
 //! and last the comments and privileges (sql/finalize.sql).
 use pgrx::prelude::*;
 
-extension_sql_file!("../sql/schema.sql", name = "schema", requires = [mcp_jobs::uuid7::uuidv7_sql]);
+extension_sql_file!(
+    "../sql/schema.sql",
+    name = "schema",
+    requires = [mcp_jobs::uuid7::uuidv7_sql]
+);
 extension_sql_file!(
     "../sql/public_api.sql",
     name = "public_api",
