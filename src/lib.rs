@@ -23,6 +23,13 @@ mod tests;
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
+    // An error PostgreSQL raises inside one of our SPI calls (a lock timeout, a cancel) must reach
+    // the client with its own SQLSTATE, message and DETAIL. pgrx appends a Rust backtrace to that
+    // DETAIL whenever backtraces are enabled in the server's environment (RUST_BACKTRACE=1);
+    // RUST_LIB_BACKTRACE=0 turns off only that capture. A backend is single-threaded here.
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    }
     config::init();
 }
 

@@ -95,9 +95,6 @@ def test_fail_retry_dead_letter_requeue_resolve(api, db, source):
     assert stats["dead_letter_unresolved"] == 0 and stats["failed"] == 1 and stats["cancelled"] == 1
 
 
-@pytest.mark.xfail(strict=True, reason="core bug (src/queries/requeue_dead_letter.sql + claim.sql): a requeued "
-                   "job restarts at attempts = 0, so its next claim inserts job_runs (job_id, attempt 1) again and "
-                   "violates job_runs_job_attempt_idx (HTTP 409, 23505)")
 def test_claim_after_requeue(api, source):
     job_id = _enqueue(api, source, p_max_attempts=1)
     job = _claim(api, source)
