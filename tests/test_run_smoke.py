@@ -1,0 +1,16 @@
+"""README's first command (scripts/run.sh) ends in scripts/run.py: start it in smoke mode, which
+brings the whole stack up, enqueues one job through nginx + PostgREST, and tears it down."""
+import os
+import re
+import subprocess
+import sys
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+
+
+def test_run_stack_smoke():
+    p = subprocess.run([sys.executable, os.path.join(REPO, "scripts", "run.py"), "--smoke"],
+                       capture_output=True, text=True, timeout=180)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert 'psql "postgresql://postgres@127.0.0.1:' in p.stdout
+    assert re.search(r"smoke: enqueued job [0-9a-f-]{36} through http://127\.0\.0\.1:\d+/rest/v1", p.stdout), p.stdout
