@@ -107,6 +107,9 @@ pub fn normalize_payload(
     let Some(payload) = payload else {
         return Ok(None);
     };
+    if payload.is_object() {
+        return check_payload_size(payload).map(Some);
+    }
     let row = read(client, &PAYLOAD_NORMALIZE, &[payload.clone().into()])?.first();
     let kind: String = row.get(1)?.unwrap_or_default();
     let payload = match kind.as_str() {
@@ -145,6 +148,11 @@ pub fn normalize_payload(
         }
         other => return Err(not_an_object(arg, &format!("a JSON {other}"))),
     };
+    check_payload_size(payload).map(Some)
+}
+
+/// The payload, or PayloadTooLarge when it exceeds mcp_jobs.max_payload_bytes.
+pub fn check_payload_size(payload: RawJsonb) -> JobResult<RawJsonb> {
     let limit = config::MAX_PAYLOAD_BYTES.get().max(0) as usize;
     if payload.size() > limit {
         return Err(JobError::PayloadTooLarge {
@@ -152,7 +160,7 @@ pub fn normalize_payload(
             limit,
         });
     }
-    Ok(Some(payload))
+    Ok(payload)
 }
 
 fn not_an_object(arg: &'static str, got: &str) -> JobError {

@@ -1,4 +1,5 @@
 //! The transitions of a claimed job: complete, fail (retry or dead letter), progress; and cancel.
+use crate::enqueue::check_payload_size;
 use crate::errors::{required, JobError, JobResult, OrRaise};
 use crate::raw_jsonb::RawJsonb;
 use crate::spi_util::{first, read, run, Stmt};
@@ -135,7 +136,7 @@ pub fn complete_job(
         let (job_id, run_id) = ids(p_job_id, p_run_id)?;
         Spi::connect_mut(|client| {
             let result = match p_result {
-                Some(r) => Some(check_size(r, "p_result")?),
+                Some(r) => Some(check_payload_size(r)?),
                 None => None,
             };
             let result: DatumWithOid = match result {
@@ -154,18 +155,6 @@ pub fn complete_job(
         })
     })()
     .or_raise("complete_job")
-}
-
-fn check_size(value: RawJsonb, arg: &'static str) -> JobResult<RawJsonb> {
-    let limit = crate::config::MAX_PAYLOAD_BYTES.get().max(0) as usize;
-    if value.size() > limit {
-        let _ = arg;
-        return Err(JobError::PayloadTooLarge {
-            size: value.size(),
-            limit,
-        });
-    }
-    Ok(value)
 }
 
 /// Cut an error text to MAX_ERROR_CHARS characters.
@@ -227,7 +216,7 @@ pub fn report_progress(
         let (job_id, run_id) = ids(p_job_id, p_run_id)?;
         Spi::connect_mut(|client| {
             let progress: DatumWithOid = match p_progress {
-                Some(p) => check_size(p, "p_progress")?.into(),
+                Some(p) => check_payload_size(p)?.into(),
                 None => DatumWithOid::null::<RawJsonb>(),
             };
             guarded(

@@ -21,6 +21,16 @@ impl RawJsonb {
     pub fn size(&self) -> usize {
         self.0.len().saturating_sub(pg_sys::VARHDRSZ)
     }
+
+    /// Whether the value is a JSON object, read from the root container's header
+    /// (`JB_FOBJECT` in PostgreSQL's utils/jsonb.h; scalars and arrays have other flag bits).
+    pub fn is_object(&self) -> bool {
+        const JB_FOBJECT: u32 = 0x2000_0000;
+        match self.0.get(pg_sys::VARHDRSZ..pg_sys::VARHDRSZ + 4) {
+            Some(h) => u32::from_ne_bytes([h[0], h[1], h[2], h[3]]) & JB_FOBJECT != 0,
+            None => false,
+        }
+    }
 }
 
 impl FromDatum for RawJsonb {

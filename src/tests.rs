@@ -126,6 +126,24 @@ mod tests {
         assert!(skew < 5.0, "uuidv7_time is {skew}s away from now");
     }
 
+    #[pg_test]
+    fn raw_jsonb_object_detection() {
+        let cases = [
+            ("'{}'", true),
+            ("'{\"a\": [1, {\"b\": 2}]}'", true),
+            ("'[]'", false),
+            ("'[{}]'", false),
+            ("'1'", false),
+            ("'\"text\"'", false),
+            ("'null'", false),
+            ("'true'", false),
+        ];
+        for (literal, want) in cases {
+            let v: crate::raw_jsonb::RawJsonb = q(&format!("SELECT {literal}::jsonb"));
+            assert_eq!(v.is_object(), want, "{literal}");
+        }
+    }
+
     // ------------------------------------------------------------------ enqueue
 
     #[pg_test]
