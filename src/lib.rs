@@ -12,18 +12,25 @@ mod dead_letter;
 mod enqueue;
 mod errors;
 mod lifecycle;
+mod maintenance;
+mod metrics;
 mod raw_jsonb;
 mod retry;
 mod schema;
 mod spi_util;
 mod uuid7;
+mod worker;
 
 #[cfg(any(test, feature = "pg_test"))]
-mod tests;
+mod tests_metrics;
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     config::init();
+    // SAFETY: a plain read of a flag the postmaster sets while it loads shared_preload_libraries.
+    if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
+        worker::register();
+    }
 }
 
 /// Required by `cargo pgrx test`.
@@ -33,6 +40,12 @@ pub mod pg_test {
 
     #[must_use]
     pub fn postgresql_conf_options() -> Vec<&'static str> {
-        vec![]
+        // The maintenance worker runs in the test database (pgrx_tests) every second, so that
+        // tests_metrics::preloaded_worker_* can watch it work without calling maintenance.
+        vec![
+            "shared_preload_libraries = 'mcp_jobs'",
+            "mcp_jobs.maintenance_interval = '1s'",
+            "mcp_jobs.database = 'pgrx_tests'",
+        ]
     }
 }
