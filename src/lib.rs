@@ -40,12 +40,13 @@ pub mod pg_test {
 
     #[must_use]
     pub fn postgresql_conf_options() -> Vec<&'static str> {
-        // The maintenance worker runs in the test database (pgrx_tests) every second, so that
-        // tests_metrics::preloaded_worker_* can watch it work without calling maintenance.
+        // The maintenance worker runs every second in database `postgres`, where
+        // tests_metrics::preloaded watches it work on committed data. Not in the test database
+        // (pgrx_tests): the pg_tests there expect no committed jobs of other tests.
         vec![
             "shared_preload_libraries = 'mcp_jobs'",
             "mcp_jobs.maintenance_interval = '1s'",
-            "mcp_jobs.database = 'pgrx_tests'",
+            "mcp_jobs.database = 'postgres'",
         ]
     }
 }

@@ -24,6 +24,12 @@ const AGGREGATE: Stmt = Stmt {
     write: true,
 };
 
+const LOCK: Stmt = Stmt {
+    sql: include_str!("queries/metrics_lock.sql"),
+    args: &[],
+    write: true,
+};
+
 const ALERTS: Stmt = Stmt {
     sql: include_str!("queries/alerts.sql"),
     args: &[
@@ -95,6 +101,7 @@ pub fn aggregate(
             ),
         ));
     }
+    run(client, &LOCK, &[])?;
     let t = run(client, &AGGREGATE, &[lo.into(), hi.into()])?;
     if t.is_empty() {
         return Err(JobError::Internal {

@@ -1,9 +1,9 @@
 //! Tests of the metrics, the seed's monitoring queries, alerts, maintenance and the background worker.
 //!
 //! `#[pg_test]`s run in a transaction that is rolled back, so they build their own data with explicit
-//! timestamps and sources of their own (the background worker of the preloaded test cluster commits
-//! data in other sources and can run at any time). `preloaded_worker_expires_leases_and_aggregates`
-//! is a plain `#[test]`: it commits, and watches the worker do the work.
+//! timestamps and sources of their own. `preloaded_worker_expires_leases_and_aggregates` is a plain
+//! `#[test]`: it commits, and watches the background worker do the work, in database `postgres`
+//! (mcp_jobs.database of the test cluster) so that the pg_tests in `pgrx_tests` never see its jobs.
 
 #[pgrx::pg_schema]
 mod tests {
@@ -592,9 +592,18 @@ GROUP BY source, job_type;
     /// Boots the test framework for the plain #[test] below.
     #[pg_test]
     fn metrics_boot() {
+        // the preloaded test configuration (lib.rs, pg_test::postgresql_conf_options)
         assert_eq!(
-            one::<bool>("SELECT current_setting('mcp_jobs.database') = current_database()"),
-            Some(true)
+            one::<String>("SELECT current_database()::text").as_deref(),
+            Some("pgrx_tests")
+        );
+        assert_eq!(
+            one::<String>("SELECT current_setting('mcp_jobs.database')").as_deref(),
+            Some("postgres")
+        );
+        assert_eq!(
+            one::<String>("SELECT current_setting('mcp_jobs.maintenance_interval')").as_deref(),
+            Some("1s")
         );
     }
 }
@@ -628,11 +637,31 @@ mod preloaded {
             crate::pg_test::postgresql_conf_options(),
         )
         .expect("test framework");
-        let (mut client, _) = pgrx_tests::client().expect("client");
-        let worker_q = "SELECT pid, (xact_start IS NULL AND backend_xid IS NULL)
-                          FROM pg_stat_activity WHERE backend_type = 'mcp_jobs maintenance'";
+        // the worker's database (mcp_jobs.database = 'postgres'), on the test cluster
+        let (mut test_db, _) = pgrx_tests::client().expect("client");
+        let r = test_db
+            .query_one(
+                "SELECT current_setting('port')::int, current_user::text",
+                &[],
+            )
+            .expect("port");
+        let (port, user): (i32, String) = (r.get(0), r.get(1));
+        let mut client = postgres::Config::new()
+            .host("localhost")
+            .port(u16::try_from(port).expect("port"))
+            .user(&user)
+            .dbname("postgres")
+            .connect(postgres::NoTls)
+            .expect("connect to database postgres");
 
-        // the worker runs in this database, and is idle (no transaction) between rounds
+        // the worker idles until the extension exists in its database
+        client
+            .batch_execute("CREATE EXTENSION IF NOT EXISTS mcp_jobs")
+            .expect("create extension");
+        let worker_q = "SELECT pid, (xact_start IS NULL AND backend_xid IS NULL)
+                          FROM pg_stat_activity WHERE backend_type = 'mcp_jobs maintenance' AND datname = 'postgres'";
+
+        // the worker runs, and is idle (no transaction) between rounds
         let worker_pid: i32 = poll(
             "an idle maintenance worker",
             Duration::from_secs(30),
