@@ -74,7 +74,7 @@ COMMENT ON COLUMN mcp_jobs.metrics.dead_lettered IS 'Jobs moved to the dead-lett
 COMMENT ON COLUMN mcp_jobs.metrics.cancelled IS 'Jobs cancelled in the hour.';
 COMMENT ON COLUMN mcp_jobs.metrics.lease_expired IS 'Attempts whose lease expired in the hour.';
 COMMENT ON COLUMN mcp_jobs.metrics.success_rate IS 'completed / (completed + failed + lease_expired) attempts, NULL when none ended.';
-COMMENT ON COLUMN mcp_jobs.metrics.run_ms_avg IS 'Average run time of attempts that ended in the hour (ms).';
+COMMENT ON COLUMN mcp_jobs.metrics.run_ms_avg IS 'Average run time of attempts that completed or failed in the hour (ms); expired leases are left out (they measure the lease, not the work).';
 COMMENT ON COLUMN mcp_jobs.metrics.run_ms_p50 IS 'Median run time (ms).';
 COMMENT ON COLUMN mcp_jobs.metrics.run_ms_p95 IS '95th percentile run time (ms).';
 COMMENT ON COLUMN mcp_jobs.metrics.run_ms_max IS 'Longest run time (ms).';
@@ -99,6 +99,21 @@ COMMENT ON FUNCTION mcp_jobs.resolve_dead_letter(uuid, text) IS 'Close a dead le
 COMMENT ON FUNCTION mcp_jobs.list_jobs(text, text, text, integer, uuid) IS 'Jobs newest first, filtered by source, job type and status; pass the last id as p_before for the next page.';
 COMMENT ON FUNCTION mcp_jobs.get_job(uuid) IS 'One job as JSON with its runs, events and dead letters.';
 COMMENT ON FUNCTION mcp_jobs.get_job_stats(text) IS 'Job counts by status, total and unresolved dead letters, for one source or all.';
+
+-- ---------------------------------------------------------------------------------------------
+-- Comments: monitoring, metrics and maintenance (docs/monitoring.md)
+-- ---------------------------------------------------------------------------------------------
+COMMENT ON VIEW mcp_jobs.queue_depth IS 'Queue depth per source and job type: queued and in-flight (processing) jobs. The seed''s depth query filters status IN (''queued'', ''running''); the in-flight state is ''processing'', so that query shows queued jobs only. security_invoker: the caller''s privileges and row-level security apply.';
+COMMENT ON COLUMN mcp_jobs.queue_depth.source IS 'Job source.';
+COMMENT ON COLUMN mcp_jobs.queue_depth.job_type IS 'Job type.';
+COMMENT ON COLUMN mcp_jobs.queue_depth.queued IS 'Jobs waiting to be claimed (including those scheduled for later and retries in backoff).';
+COMMENT ON COLUMN mcp_jobs.queue_depth.processing IS 'Jobs claimed by a worker (in flight).';
+COMMENT ON COLUMN mcp_jobs.queue_depth.due_now IS 'Queued jobs whose run_at has passed: claimable now.';
+COMMENT ON COLUMN mcp_jobs.queue_depth.oldest_queued_at IS 'Enqueue time of the oldest queued job.';
+COMMENT ON COLUMN mcp_jobs.queue_depth.oldest_queued_age IS 'now() - oldest_queued_at.';
+COMMENT ON FUNCTION mcp_jobs.aggregate_metrics(timestamptz, timestamptz) IS 'Recompute mcp_jobs.metrics for every whole UTC hour touched by [p_from, p_to) (default: start of the previous hour to now()) from job_events and job_runs; rows of the range without activity are deleted, rows outside it never touched. Idempotent. At most 31 days per call (22023). Returns the rows written. Hours whose jobs were pruned (mcp_jobs.retention) cannot be recomputed.';
+COMMENT ON FUNCTION mcp_jobs.alerts() IS 'The seed''s alert thresholds per source: rows (level critical|warning, metric queue_depth|dead_letter_unresolved|success_rate, source, value, threshold, message) for each metric past a threshold, most severe level only. Strict comparisons; thresholds are the mcp_jobs.alert_* settings (defaults 50/100 jobs, 5/10 dead letters, 0.9/0.8 success over 7 days).';
+COMMENT ON FUNCTION mcp_jobs.run_maintenance() IS 'Requeue or dead-letter jobs whose lease expired, aggregate the metrics of the previous and current hour, and prune finished jobs (with their runs and events) older than mcp_jobs.retention, in bounded batches; never jobs with an unresolved dead letter, dead letters or metrics. Returns a JSON report. Run by the background worker when the library is preloaded, else schedule it (pg_cron).';
 
 -- ---------------------------------------------------------------------------------------------
 -- Privileges: nothing is open to PUBLIC but the id helpers. The extension owner (a superuser)

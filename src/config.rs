@@ -1,5 +1,6 @@
 //! Configuration: GUCs under `mcp_jobs.*`, registered when the library loads.
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
+use std::ffi::CString;
 
 /// max_attempts of a job enqueued without p_max_attempts.
 pub static DEFAULT_MAX_ATTEMPTS: GucSetting<i32> = GucSetting::<i32>::new(3);
@@ -9,6 +10,30 @@ pub static RETRY_BASE_DELAY_MS: GucSetting<i32> = GucSetting::<i32>::new(10_000)
 pub static RETRY_MAX_DELAY_MS: GucSetting<i32> = GucSetting::<i32>::new(3_600_000);
 /// Largest accepted payload, in bytes (binary jsonb size).
 pub static MAX_PAYLOAD_BYTES: GucSetting<i32> = GucSetting::<i32>::new(1_048_576);
+
+/// Finished jobs older than this are pruned by run_maintenance, in seconds (0 = never prune).
+pub static RETENTION_S: GucSetting<i32> = GucSetting::<i32>::new(7 * 24 * 3600);
+/// Pause between two rounds of the maintenance background worker, in milliseconds (0 = paused).
+pub static MAINTENANCE_INTERVAL_MS: GucSetting<i32> = GucSetting::<i32>::new(60_000);
+/// The database the maintenance background worker connects to.
+pub static DATABASE: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"postgres"));
+/// Alert thresholds (the seed's values): queue depth, unresolved dead letters, 7-day success rate.
+pub static ALERT_QUEUE_DEPTH_WARNING: GucSetting<i32> = GucSetting::<i32>::new(50);
+pub static ALERT_QUEUE_DEPTH_CRITICAL: GucSetting<i32> = GucSetting::<i32>::new(100);
+pub static ALERT_DEAD_LETTER_WARNING: GucSetting<i32> = GucSetting::<i32>::new(5);
+pub static ALERT_DEAD_LETTER_CRITICAL: GucSetting<i32> = GucSetting::<i32>::new(10);
+pub static ALERT_SUCCESS_RATE_WARNING: GucSetting<f64> = GucSetting::<f64>::new(0.9);
+pub static ALERT_SUCCESS_RATE_CRITICAL: GucSetting<f64> = GucSetting::<f64>::new(0.8);
+
+/// The value of mcp_jobs.database ("postgres" when unset or not UTF-8).
+pub fn database() -> String {
+    DATABASE
+        .get()
+        .and_then(|c| c.into_string().ok())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "postgres".to_string())
+}
 
 pub fn init() {
     GucRegistry::define_int_guc(
@@ -50,5 +75,95 @@ pub fn init() {
         i32::MAX,
         GucContext::Userset,
         GucFlags::UNIT_BYTE,
+    );
+    init_maintenance();
+    init_alerts();
+}
+
+fn init_maintenance() {
+    GucRegistry::define_int_guc(
+        c"mcp_jobs.retention",
+        c"How long finished jobs are kept before run_maintenance prunes them (0 = keep forever).",
+        c"Completed, failed and cancelled jobs whose finished_at is older than this are deleted with their runs and events; jobs with an unresolved dead letter, dead letters and metrics are never pruned. Jobs finished since the start of the previous hour are always kept.",
+        &RETENTION_S,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"mcp_jobs.maintenance_interval",
+        c"Pause between two rounds of the mcp_jobs maintenance background worker (0 = paused).",
+        c"Only used when mcp_jobs is in shared_preload_libraries. Each round runs mcp_jobs.run_maintenance() in the database mcp_jobs.database.",
+        &MAINTENANCE_INTERVAL_MS,
+        0,
+        i32::MAX,
+        GucContext::Sighup,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_string_guc(
+        c"mcp_jobs.database",
+        c"Database in which the mcp_jobs maintenance background worker runs.",
+        c"The worker idles until the extension is created there. Changing it (and reloading) restarts the worker.",
+        &DATABASE,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+}
+
+fn init_alerts() {
+    let ints: [(&'static std::ffi::CStr, &'static std::ffi::CStr, &'static GucSetting<i32>); 4] = [
+        (
+            c"mcp_jobs.alert_queue_depth_warning",
+            c"mcp_jobs.alerts() warns when a source has more than this many queued and processing jobs.",
+            &ALERT_QUEUE_DEPTH_WARNING,
+        ),
+        (
+            c"mcp_jobs.alert_queue_depth_critical",
+            c"mcp_jobs.alerts() is critical when a source has more than this many queued and processing jobs.",
+            &ALERT_QUEUE_DEPTH_CRITICAL,
+        ),
+        (
+            c"mcp_jobs.alert_dead_letter_warning",
+            c"mcp_jobs.alerts() warns when a source has more than this many unresolved dead letters.",
+            &ALERT_DEAD_LETTER_WARNING,
+        ),
+        (
+            c"mcp_jobs.alert_dead_letter_critical",
+            c"mcp_jobs.alerts() is critical when a source has more than this many unresolved dead letters.",
+            &ALERT_DEAD_LETTER_CRITICAL,
+        ),
+    ];
+    for (name, short, setting) in ints {
+        GucRegistry::define_int_guc(
+            name,
+            short,
+            c"Strict comparison: the alert fires when the count is above the threshold.",
+            setting,
+            0,
+            i32::MAX,
+            GucContext::Userset,
+            GucFlags::default(),
+        );
+    }
+    GucRegistry::define_float_guc(
+        c"mcp_jobs.alert_success_rate_warning",
+        c"mcp_jobs.alerts() warns when a source's 7-day success rate is below this fraction.",
+        c"Success rate: completed / (completed + failed) of the source's jobs created in the last 7 days. Strict comparison.",
+        &ALERT_SUCCESS_RATE_WARNING,
+        0.0,
+        1.0,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_float_guc(
+        c"mcp_jobs.alert_success_rate_critical",
+        c"mcp_jobs.alerts() is critical when a source's 7-day success rate is below this fraction.",
+        c"Success rate: completed / (completed + failed) of the source's jobs created in the last 7 days. Strict comparison.",
+        &ALERT_SUCCESS_RATE_CRITICAL,
+        0.0,
+        1.0,
+        GucContext::Userset,
+        GucFlags::default(),
     );
 }

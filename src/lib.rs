@@ -12,14 +12,17 @@ mod dead_letter;
 mod enqueue;
 mod errors;
 mod lifecycle;
+mod maintenance;
+mod metrics;
 mod raw_jsonb;
 mod retry;
 mod schema;
 mod spi_util;
 mod uuid7;
+mod worker;
 
 #[cfg(any(test, feature = "pg_test"))]
-mod tests;
+mod tests_metrics;
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
@@ -31,6 +34,10 @@ pub extern "C-unwind" fn _PG_init() {
         std::env::set_var("RUST_LIB_BACKTRACE", "0");
     }
     config::init();
+    // SAFETY: a plain read of a flag the postmaster sets while it loads shared_preload_libraries.
+    if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
+        worker::register();
+    }
 }
 
 /// Required by `cargo pgrx test`.
@@ -40,6 +47,13 @@ pub mod pg_test {
 
     #[must_use]
     pub fn postgresql_conf_options() -> Vec<&'static str> {
-        vec![]
+        // The maintenance worker runs every second in database `postgres`, where
+        // tests_metrics::preloaded watches it work on committed data. Not in the test database
+        // (pgrx_tests): the pg_tests there expect no committed jobs of other tests.
+        vec![
+            "shared_preload_libraries = 'mcp_jobs'",
+            "mcp_jobs.maintenance_interval = '1s'",
+            "mcp_jobs.database = 'postgres'",
+        ]
     }
 }

@@ -1,0 +1,181 @@
+//! Hourly metrics (aggregate_metrics), alerts on the seed's thresholds, and the queue_depth view.
+use crate::config;
+use crate::errors::{JobError, JobResult, OrRaise};
+use crate::spi_util::{read, run, Stmt};
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+
+extension_sql_file!(
+    "../sql/monitoring.sql",
+    name = "monitoring",
+    requires = ["schema"]
+);
+
+const RANGE: Stmt = Stmt {
+    sql: include_str!("queries/metrics_range.sql"),
+    args: &[pg_sys::TIMESTAMPTZOID, pg_sys::TIMESTAMPTZOID],
+    write: false,
+};
+
+const AGGREGATE: Stmt = Stmt {
+    sql: include_str!("queries/aggregate_metrics.sql"),
+    args: &[pg_sys::TIMESTAMPTZOID, pg_sys::TIMESTAMPTZOID],
+    write: true,
+};
+
+const LOCK: Stmt = Stmt {
+    sql: include_str!("queries/metrics_lock.sql"),
+    args: &[],
+    write: true,
+};
+
+const ALERTS: Stmt = Stmt {
+    sql: include_str!("queries/alerts.sql"),
+    args: &[
+        pg_sys::INT4OID,
+        pg_sys::INT4OID,
+        pg_sys::INT4OID,
+        pg_sys::INT4OID,
+        pg_sys::FLOAT8OID,
+        pg_sys::FLOAT8OID,
+    ],
+    write: false,
+};
+
+/// The longest range one aggregate_metrics call may cover.
+pub const MAX_RANGE_DAYS: i32 = 31;
+
+/// What one aggregation did.
+pub struct Aggregated {
+    /// Start of the first hour recomputed (ISO 8601).
+    pub from: String,
+    /// End of the last hour recomputed, exclusive (ISO 8601).
+    pub to: String,
+    /// Rows inserted or updated.
+    pub written: i64,
+    /// Rows of the range deleted because their hour, source and type no longer have activity.
+    pub deleted: i64,
+}
+
+/// Recompute the metrics rows of every whole hour touched by [hour of `from`, `to`).
+/// `from` defaults to the start of the previous hour, `to` to now().
+pub fn aggregate(
+    client: &mut SpiClient<'_>,
+    from: Option<TimestampWithTimeZone>,
+    to: Option<TimestampWithTimeZone>,
+) -> JobResult<Aggregated> {
+    let t = read(client, &RANGE, &[from.into(), to.into()])?;
+    let missing = || JobError::Internal {
+        context: "aggregate_metrics",
+        error: "no range row".into(),
+    };
+    if t.is_empty() {
+        return Err(missing());
+    }
+    let r = t.first();
+    let lo: TimestampWithTimeZone = r.get(1)?.ok_or_else(missing)?;
+    let hi: TimestampWithTimeZone = r.get(2)?.ok_or_else(missing)?;
+    let reversed: bool = r.get(3)?.unwrap_or(false);
+    let too_long: bool = r.get(4)?.unwrap_or(false);
+    let from_text: String = r.get(5)?.unwrap_or_default();
+    let to_text: String = r.get(6)?.unwrap_or_default();
+    let lo_text: String = r.get(7)?.unwrap_or_default();
+    let hi_text: String = r.get(8)?.unwrap_or_default();
+    if reversed {
+        return Err(JobError::invalid(
+            "p_from",
+            "p_from is later than p_to",
+            format!("p_from was {from_text} and p_to was {to_text}."),
+            "Pass p_from <= p_to; omit both to aggregate the previous and the current hour.",
+        ));
+    }
+    if too_long {
+        return Err(JobError::invalid(
+            "p_from",
+            format!("the range is longer than {MAX_RANGE_DAYS} days"),
+            format!("p_from was {from_text} and p_to was {to_text}."),
+            format!(
+                "Aggregate at most {MAX_RANGE_DAYS} days per call, in several calls for a longer backfill. \
+                 Hours whose jobs were pruned (mcp_jobs.retention) cannot be recomputed."
+            ),
+        ));
+    }
+    run(client, &LOCK, &[])?;
+    let t = run(client, &AGGREGATE, &[lo.into(), hi.into()])?;
+    if t.is_empty() {
+        return Err(JobError::Internal {
+            context: "aggregate_metrics",
+            error: "no result row".into(),
+        });
+    }
+    let r = t.first();
+    Ok(Aggregated {
+        from: lo_text,
+        to: hi_text,
+        written: r.get::<i64>(1)?.unwrap_or(0),
+        deleted: r.get::<i64>(2)?.unwrap_or(0),
+    })
+}
+
+/// Recompute mcp_jobs.metrics for every whole UTC hour touched by [p_from, p_to) (default: the
+/// previous and the current hour), from the event log and the runs. Idempotent; rows outside the
+/// range are never touched. Returns the number of rows written (inserted or updated).
+#[pg_extern(volatile, parallel_unsafe)]
+pub fn aggregate_metrics(
+    p_from: default!(Option<TimestampWithTimeZone>, "NULL"),
+    p_to: default!(Option<TimestampWithTimeZone>, "NULL"),
+) -> i64 {
+    Spi::connect_mut(|client| aggregate(client, p_from, p_to))
+        .map(|a| a.written)
+        .or_raise("aggregate_metrics")
+}
+
+type AlertRow = (String, String, String, f64, f64, String);
+
+fn alert_rows() -> JobResult<Vec<AlertRow>> {
+    let args = [
+        config::ALERT_QUEUE_DEPTH_WARNING.get().into(),
+        config::ALERT_QUEUE_DEPTH_CRITICAL.get().into(),
+        config::ALERT_DEAD_LETTER_WARNING.get().into(),
+        config::ALERT_DEAD_LETTER_CRITICAL.get().into(),
+        config::ALERT_SUCCESS_RATE_WARNING.get().into(),
+        config::ALERT_SUCCESS_RATE_CRITICAL.get().into(),
+    ];
+    Spi::connect(|client| {
+        let t = read(client, &ALERTS, &args)?;
+        let missing = || JobError::Internal {
+            context: "alerts",
+            error: "NULL in an alert row".into(),
+        };
+        let mut out = Vec::new();
+        for r in t {
+            out.push((
+                r.get(1)?.ok_or_else(missing)?,
+                r.get(2)?.ok_or_else(missing)?,
+                r.get(3)?.ok_or_else(missing)?,
+                r.get(4)?.ok_or_else(missing)?,
+                r.get(5)?.ok_or_else(missing)?,
+                r.get(6)?.ok_or_else(missing)?,
+            ));
+        }
+        Ok(out)
+    })
+}
+
+/// The seed's alert thresholds, per source: one row per (source, metric) past its warning or
+/// critical threshold (the most severe level only). Thresholds: the mcp_jobs.alert_* settings.
+#[pg_extern(stable, parallel_safe)]
+pub fn alerts() -> TableIterator<
+    'static,
+    (
+        name!(level, String),
+        name!(metric, String),
+        name!(source, String),
+        name!(value, f64),
+        name!(threshold, f64),
+        name!(message, String),
+    ),
+> {
+    TableIterator::new(alert_rows().or_raise("alerts"))
+}
