@@ -128,3 +128,56 @@ ALTER TABLE mcp_jobs.job_runs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE mcp_jobs.job_events ENABLE ROW LEVEL SECURITY;
 ALTER TABLE mcp_jobs.dead_letter_queue ENABLE ROW LEVEL SECURITY;
 ALTER TABLE mcp_jobs.metrics ENABLE ROW LEVEL SECURITY;
+
+-- The grants below run last, when every function, table and view of the extension exists.
+-- Nothing is executable by PUBLIC. Default privileges (Supabase grants every new function in
+-- `public` to anon, authenticated and service_role) are undone too: only grant_access grants.
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN
+        SELECT p.oid::pg_catalog.regprocedure AS fn, a.grantee
+        FROM pg_catalog.pg_depend d
+        JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid AND e.extname = 'mcp_jobs'
+        JOIN pg_catalog.pg_proc p ON p.oid = d.objid
+        CROSS JOIN LATERAL pg_catalog.aclexplode(p.proacl) a
+        WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+          AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass
+          AND d.deptype = 'e'
+          AND a.grantee <> p.proowner
+          AND p.proname NOT IN ('uuidv7', 'uuidv7_time')
+    LOOP
+        IF r.grantee = 0 THEN
+            EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', r.fn);
+        ELSE
+            EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM %s', r.fn, r.grantee::pg_catalog.regrole);
+        END IF;
+    END LOOP;
+    -- same for tables and sequences of the schema (e.g. default privileges in schema mcp_jobs)
+    FOR r IN
+        SELECT c.oid::pg_catalog.regclass AS rel, a.grantee
+        FROM pg_catalog.pg_class c CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) a
+        WHERE c.relnamespace = 'mcp_jobs'::pg_catalog.regnamespace AND a.grantee <> c.relowner
+    LOOP
+        IF r.grantee = 0 THEN
+            EXECUTE pg_catalog.format('REVOKE ALL ON %s FROM PUBLIC', r.rel);
+        ELSE
+            EXECUTE pg_catalog.format('REVOKE ALL ON %s FROM %s', r.rel, r.grantee::pg_catalog.regrole);
+        END IF;
+    END LOOP;
+END;
+$$;
+
+-- Supabase: service_role (BYPASSRLS) gets the queue when it exists; anon and authenticated get
+-- nothing. On other setups nothing is granted: run SELECT mcp_jobs.grant_access('role').
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'service_role') THEN
+        PERFORM mcp_jobs.grant_access('service_role'::pg_catalog.regrole);
+    END IF;
+END;
+$$;
+
+-- Let a running PostgREST pick the functions up (delivered at commit).
+NOTIFY pgrst, 'reload schema';

@@ -6,3 +6,83 @@
 -- schema object by object with a fresh 0.2.0 install: anything added to the extension must be added
 -- here too.
 \echo Use "ALTER EXTENSION mcp_jobs UPDATE TO '0.2.0'" to load this file. \quit
+
+-- ---------------------------------------------------------------------------------------------
+-- Metrics, alerts and maintenance (new in 0.2.0)
+-- ---------------------------------------------------------------------------------------------
+CREATE FUNCTION mcp_jobs."aggregate_metrics"(
+	"p_from" timestamp with time zone DEFAULT NULL, /* Option < TimestampWithTimeZone > */
+	"p_to" timestamp with time zone DEFAULT NULL /* Option < TimestampWithTimeZone > */
+) RETURNS bigint /* i64 */
+VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'aggregate_metrics_wrapper';
+
+CREATE FUNCTION mcp_jobs."alerts"() RETURNS TABLE (
+	"level" TEXT,  /* String */
+	"metric" TEXT,  /* String */
+	"source" TEXT,  /* String */
+	"value" double precision,  /* f64 */
+	"threshold" double precision,  /* f64 */
+	"message" TEXT  /* String */
+)
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'alerts_wrapper';
+
+CREATE FUNCTION mcp_jobs."run_maintenance"() RETURNS jsonb /* pgrx :: JsonB */
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'run_maintenance_wrapper';
+
+-- mcp_jobs monitoring: views for operators (comments in finalize.sql).
+
+-- Queue depth per source and job type: jobs waiting (queued) and in flight (processing).
+-- The seed's depth query filters status IN ('queued', 'running'); this extension's in-flight state is
+-- 'processing', so that query only ever shows queued jobs (status is text, so 'running' is simply
+-- never matched, without error). This view counts both. Two branches on the partial indexes of the
+-- queued and processing jobs, so it does not scan finished history. security_invoker: the caller's
+-- privileges and row-level security apply, as if it queried mcp_jobs.jobs itself.
+CREATE VIEW mcp_jobs.queue_depth WITH (security_invoker = true) AS
+SELECT source,
+       job_type,
+       count(*) FILTER (WHERE status = 'queued')                   AS queued,
+       count(*) FILTER (WHERE status = 'processing')               AS processing,
+       count(*) FILTER (WHERE status = 'queued' AND run_at <= now()) AS due_now,
+       min(created_at) FILTER (WHERE status = 'queued')            AS oldest_queued_at,
+       now() - min(created_at) FILTER (WHERE status = 'queued')    AS oldest_queued_age
+  FROM (SELECT source, job_type, status, run_at, created_at
+          FROM mcp_jobs.jobs
+         WHERE status = 'queued'
+        UNION ALL
+        SELECT source, job_type, status, run_at, created_at
+          FROM mcp_jobs.jobs
+         WHERE status = 'processing') q
+ GROUP BY source, job_type;
+
+COMMENT ON TABLE mcp_jobs.metrics IS 'Hourly aggregates per (hour, source, job_type), filled by aggregate_metrics().';
+COMMENT ON COLUMN mcp_jobs.metrics.run_ms_avg IS 'Average run time of attempts that completed or failed in the hour (ms); expired leases are left out (they measure the lease, not the work).';
+COMMENT ON VIEW mcp_jobs.queue_depth IS 'Queue depth per source and job type: queued and in-flight (processing) jobs. The seed''s depth query filters status IN (''queued'', ''running''); the in-flight state is ''processing'', so that query shows queued jobs only. security_invoker: the caller''s privileges and row-level security apply.';
+COMMENT ON COLUMN mcp_jobs.queue_depth.source IS 'Job source.';
+COMMENT ON COLUMN mcp_jobs.queue_depth.job_type IS 'Job type.';
+COMMENT ON COLUMN mcp_jobs.queue_depth.queued IS 'Jobs waiting to be claimed (including those scheduled for later and retries in backoff).';
+COMMENT ON COLUMN mcp_jobs.queue_depth.processing IS 'Jobs claimed by a worker (in flight).';
+COMMENT ON COLUMN mcp_jobs.queue_depth.due_now IS 'Queued jobs whose run_at has passed: claimable now.';
+COMMENT ON COLUMN mcp_jobs.queue_depth.oldest_queued_at IS 'Enqueue time of the oldest queued job.';
+COMMENT ON COLUMN mcp_jobs.queue_depth.oldest_queued_age IS 'now() - oldest_queued_at.';
+COMMENT ON FUNCTION mcp_jobs.aggregate_metrics(timestamptz, timestamptz) IS 'Recompute mcp_jobs.metrics for every whole UTC hour touched by [p_from, p_to) (default: start of the previous hour to now()) from job_events and job_runs; rows of the range without activity are deleted, rows outside it never touched. Idempotent. At most 31 days per call (22023). Returns the rows written. Hours whose jobs were pruned (mcp_jobs.retention) cannot be recomputed.';
+COMMENT ON FUNCTION mcp_jobs.alerts() IS 'The seed''s alert thresholds per source: rows (level critical|warning, metric queue_depth|dead_letter_unresolved|success_rate, source, value, threshold, message) for each metric past a threshold, most severe level only. Strict comparisons; thresholds are the mcp_jobs.alert_* settings (defaults 50/100 jobs, 5/10 dead letters, 0.9/0.8 success over 7 days).';
+COMMENT ON FUNCTION mcp_jobs.run_maintenance() IS 'Requeue or dead-letter jobs whose lease expired, aggregate the metrics of the previous and current hour, and prune finished jobs (with their runs and events) older than mcp_jobs.retention, in bounded batches; never jobs with an unresolved dead letter, dead letters or metrics. Returns a JSON report. Run by the background worker when the library is preloaded, else schedule it (pg_cron).';
+
+-- Privileges as a fresh install has them: nothing for PUBLIC; service_role (Supabase) gets the new
+-- functions and the view through grant_access, which is idempotent.
+REVOKE ALL ON FUNCTION mcp_jobs.aggregate_metrics(timestamptz, timestamptz), mcp_jobs.alerts(),
+    mcp_jobs.run_maintenance() FROM PUBLIC;
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'service_role') THEN
+        PERFORM mcp_jobs.grant_access('service_role'::pg_catalog.regrole);
+    END IF;
+END;
+$$;
+NOTIFY pgrst, 'reload schema';

@@ -22,6 +22,8 @@ mod uuid7;
 mod worker;
 
 #[cfg(any(test, feature = "pg_test"))]
+mod tests;
+#[cfg(any(test, feature = "pg_test"))]
 mod tests_metrics;
 
 #[pg_guard]

@@ -22,6 +22,7 @@ VERSIONS = [re.match(r"mcp_jobs--(.+)\.sql", p.name).group(1) for p in ARCHIVE]
 TABLES = ["jobs", "job_runs", "job_events", "dead_letter_queue", "metrics"]
 
 # One canonical line per object of the extension: what a fresh install and an upgraded one must share.
+# ACL entries are sorted: the order of grants is not part of the schema.
 SCHEMA_SQL = r"""
 WITH ext AS (SELECT oid FROM pg_extension WHERE extname = 'mcp_jobs'),
 members AS (
@@ -32,12 +33,12 @@ SELECT line FROM (
     UNION ALL
     SELECT 'function ' || p.oid::regprocedure::text || ' ' || pg_get_functiondef(p.oid)
            || ' comment=' || coalesce(obj_description(p.oid, 'pg_proc'), '-')
-           || ' acl=' || coalesce(p.proacl::text, '-')
+           || ' acl=' || coalesce((SELECT string_agg(x::text, ',' ORDER BY x::text) FROM unnest(p.proacl) x), '-')
       FROM pg_proc p JOIN members m ON m.classid = 'pg_proc'::regclass AND m.objid = p.oid
     UNION ALL
     SELECT 'relation ' || c.oid::regclass::text || ' kind=' || c.relkind::text
            || ' options=' || coalesce(c.reloptions::text, '-') || ' rls=' || c.relrowsecurity
-           || ' acl=' || coalesce(c.relacl::text, '-')
+           || ' acl=' || coalesce((SELECT string_agg(x::text, ',' ORDER BY x::text) FROM unnest(c.relacl) x), '-')
            || ' comment=' || coalesce(obj_description(c.oid, 'pg_class'), '-')
            || ' view=' || CASE WHEN c.relkind = 'v' THEN pg_get_viewdef(c.oid) ELSE '-' END
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -49,7 +50,7 @@ SELECT line FROM (
            || ' default=' || coalesce(pg_get_expr(ad.adbin, ad.adrelid), '-')
            || ' generated=' || a.attgenerated::text || ' identity=' || a.attidentity::text
            || ' comment=' || coalesce(col_description(a.attrelid, a.attnum), '-')
-           || ' acl=' || coalesce(a.attacl::text, '-')
+           || ' acl=' || coalesce((SELECT string_agg(x::text, ',' ORDER BY x::text) FROM unnest(a.attacl) x), '-')
       FROM pg_attribute a
       JOIN pg_class c ON c.oid = a.attrelid
       JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -158,6 +159,9 @@ def table_columns(conn):
 @pytest.mark.parametrize("version", VERSIONS)
 def test_upgrade_keeps_data_and_matches_fresh_install(cluster, archived_scripts_installed, version):
     target = current_version()
+    # with Supabase's service_role present, so that the grants made at install and at upgrade are compared too
+    cluster.psql("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'service_role') THEN "
+                 "CREATE ROLE service_role NOLOGIN BYPASSRLS; END IF; END $$;")
     db_up, db_fresh = f"upgrade_from_{version.replace('.', '_')}", "upgrade_fresh"
     for db in (db_up, db_fresh):
         cluster.psql(f'DROP DATABASE IF EXISTS "{db}"; CREATE DATABASE "{db}";')
