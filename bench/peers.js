@@ -24,7 +24,8 @@ async function loopFor(clients, seconds, body) {
   let jobs = 0;
   const t0 = process.hrtime.bigint();
   await Promise.all(Array.from({ length: clients }, async () => {
-    while (Date.now() < deadline) { jobs += await body(); }
+    // (not `jobs += await body()`: that reads `jobs` before the await and loses other loops' counts)
+    while (Date.now() < deadline) { const k = await body(); jobs += k; }
   }));
   return [jobs, Number(process.hrtime.bigint() - t0) / 1e9];
 }
