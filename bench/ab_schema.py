@@ -26,6 +26,9 @@ try:
     for db in ("a", "b"):
         b.sql("postgres", f"CREATE DATABASE {db}", fetch=False)
         b.sql(db, "CREATE EXTENSION mcp_jobs; CREATE EXTENSION pg_stat_statements", fetch=False)
+    if os.environ.get("AB_BASE"):
+        for db in ("a", "b"):
+            b.sql(db, open(os.environ["AB_BASE"]).read(), fetch=False)
     b.sql("b", ddl, fetch=False)
     acc = {db: [0, 0, 0] for db in ("a", "b")}
     for r in range(args.rounds):

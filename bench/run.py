@@ -477,7 +477,13 @@ def main():
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per measurement (default 3)")
     ap.add_argument("--out", default=os.path.join(HERE, "out"), help="directory for raw outputs")
     ap.add_argument("--no-write", action="store_true", help="do not write BENCHMARKS.md and bench/throughput.png")
+    ap.add_argument("--render", metavar="RENDER_JSON",
+                    help="only rewrite BENCHMARKS.md from a previous run's out/render.json")
     args = ap.parse_args()
+    if args.render:
+        with open(args.render) as f:
+            write_md(json.load(f))
+        return
     b = Bench(args)
     started = time.time()
     try:
@@ -499,9 +505,14 @@ def main():
             f.write(report + "\n")
         with open(os.path.join(args.out, "pg_stat_statements.txt"), "w") as f:
             f.write(b.results["statements"] + "\n")
+        render = {"report": report, "cpu": cpu, "nproc": nproc, "free": free, "node": node, "versions": vers,
+                  "elapsed": time.time() - started, "version": b.version, "settings": b.settings,
+                  "explain": b.results.get("explain", ""), "statements": b.results["statements"]}
+        with open(os.path.join(args.out, "render.json"), "w") as f:
+            json.dump(render, f, indent=1)
         if not args.smoke and not args.no_write:
             b.chart(os.path.join(HERE, "throughput.png"))
-            write_md(b, report, cpu, nproc, free, node, vers, time.time() - started)
+            write_md(render)
         log(f"done in {time.time() - started:.0f}s")
     finally:
         b.close()
@@ -515,20 +526,22 @@ def read_section(name):
         return f.read().strip()
 
 
-def write_md(b, report, cpu, nproc, free, node, vers, elapsed):
+def write_md(r):
+    report, cpu, nproc, free, node, vers, elapsed = (r["report"], r["cpu"], r["nproc"], r["free"], r["node"],
+                                                     r["versions"], r["elapsed"])
     tmpl_path = os.path.join(HERE, "BENCHMARKS.tmpl.md")
     with open(tmpl_path) as f:
         tmpl = f.read()
-    settings = "\n".join(f"    {k} = {v}" for k, v in b.settings)
+    settings = "\n".join(f"    {k} = {v}" for k, v in r["settings"])
     text = (tmpl.replace("{{REPORT}}", report)
             .replace("{{MACHINE}}", f"- CPU: {cpu}\n- nproc: {nproc}\n- node {node}, pg-boss {vers['pg-boss']}, "
-                     f"graphile-worker {vers['graphile-worker']}\n- {b.version}\n- run took {elapsed:.0f} s\n\n"
+                     f"graphile-worker {vers['graphile-worker']}\n- {r['version']}\n- run took {elapsed:.0f} s\n\n"
                      f"`free -h`:\n\n" + "\n".join("    " + l for l in free.splitlines()))
             .replace("{{SETTINGS}}", settings)
             .replace("{{METHOD}}", read_section("METHOD.md"))
             .replace("{{ANALYSIS}}", read_section("ANALYSIS.md"))
-            .replace("{{EXPLAIN}}", "\n".join("    " + l for l in b.results.get("explain", "").splitlines()))
-            .replace("{{STATEMENTS}}", "\n".join("    " + l for l in b.results["statements"].splitlines())))
+            .replace("{{EXPLAIN}}", "\n".join("    " + l for l in r["explain"].splitlines()))
+            .replace("{{STATEMENTS}}", "\n".join("    " + l for l in r["statements"].splitlines())))
     with open(os.path.join(ROOT, "BENCHMARKS.md"), "w") as f:
         f.write(text)
 
