@@ -240,15 +240,18 @@ class Bench:
         rounds = 1 if self.smoke else self.rounds
         per = max(1, round(self.T / rounds))
         acc = {e: [0, 0.0, 0, 0, 0] for e in entries}
+        per_round = {e: [] for e in entries}
         for r in range(rounds):
             k = (r + rotate) % len(entries)
             for e in entries[k:] + entries[:k]:
                 res = self.run_one(kind, e[0], clients, per, batched=e[1])
                 acc[e] = [a + b for a, b in zip(acc[e], res)]
+                per_round[e].append(res[0] / res[1])
         out = {}
         for e, (n, secs, wal, size, dead) in acc.items():
             d = max(n, 1)
-            out[e] = (n / secs, {"jobs": n, "wal": wal / d, "size": size / d, "dead": dead / d})
+            out[e] = (n / secs, {"jobs": n, "wal": wal / d, "size": size / d, "dead": dead / d,
+                                 "rounds": per_round[e]})
         return out
 
     def sample_rss(self, p, seconds):
@@ -290,8 +293,10 @@ class Bench:
             for (s, _), (rate, fp) in self.measure("lifecycle", c, order, rotate=i).items():
                 self.results["lifecycle"][(s, c)] = rate
                 self.results["footprint"].setdefault(s, {})[c] = fp
+                self.results.setdefault("rounds", {})[(s, c)] = fp["rounds"]
                 log(f"  lifecycle {s:16s} clients={c}: {rate:8.0f} jobs/s  WAL {fp['wal']:7.0f} B/job  "
-                    f"growth {fp['size']:6.0f} B/job  dead {fp['dead']:4.2f}/job")
+                    f"growth {fp['size']:6.0f} B/job  dead {fp['dead']:4.2f}/job  rounds "
+                    + "/".join(f"{x:.0f}" for x in fp["rounds"]))
         # drain: jobs already queued, workers claim and complete (batched where the library offers it)
         c = 1 if self.smoke else 4
         self.drain_n = 300 if self.smoke else 30000
@@ -347,6 +352,30 @@ class Bench:
             self.results["latency"][name] = (p50, p99, len(lat), load_s)
             log(f"  claim latency {name:26s}: p50 {p50:6.3f} ms  p99 {p99:6.3f} ms  (n={len(lat)}, load {load_s:.0f}s)")
 
+    def memory(self):
+        """Per-backend memory over many calls: one connection makes `calls` claim_next_job calls on an
+        empty queue (1000 per statement) and then enqueue_job calls; RssAnon read before and after."""
+        calls = 20_000 if self.smoke else 1_000_000
+        enq = 2_000 if self.smoke else 100_000
+        self.reset("mcp_jobs")
+        with self.cluster.connect("mcp") as conn:
+            pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+            conn.execute("SELECT count(*) FROM generate_series(1, 1000) g, LATERAL mcp_jobs.claim_next_job(CASE WHEN g > 0 THEN 'w' END) c")
+            conn.execute("SELECT count(mcp_jobs.enqueue_job('bench', 'noop', '{}')) FROM generate_series(1, 10)")
+            conn.execute("TRUNCATE mcp_jobs.jobs, mcp_jobs.job_runs, mcp_jobs.job_events")
+            rss0 = self.rss_of(pid)
+            t0 = time.monotonic()
+            for _ in range(calls // 1000):
+                conn.execute("SELECT count(*) FROM generate_series(1, 1000) g, LATERAL mcp_jobs.claim_next_job(CASE WHEN g > 0 THEN 'w' END) c")
+            rss1 = self.rss_of(pid)
+            for _ in range(enq // 1000):
+                conn.execute("SELECT count(mcp_jobs.enqueue_job('bench', 'noop', '{\"n\": 1}')) FROM generate_series(1, 1000)")
+            rss2 = self.rss_of(pid)
+        self.results["memory"] = {"claim_calls": calls, "enqueue_calls": enq, "rss0": rss0, "rss1": rss1,
+                                  "rss2": rss2, "seconds": time.monotonic() - t0}
+        log(f"  memory: RssAnon {rss0} kB -> {rss1} kB after {calls} claim_next_job calls -> {rss2} kB after "
+            f"{enq} enqueue_job calls ({time.monotonic() - t0:.0f}s)")
+
     def explain(self, name):
         with open(os.path.join(ROOT, "src", "queries", "claim.sql")) as f:
             claim = f.read()
@@ -388,6 +417,13 @@ class Bench:
                 m = v["mcp_jobs"]
                 L.append(f"| {kind} | {c} | {m:.0f} | {v['ceiling']:.0f} | {v['pg-boss']:.0f} | {v['graphile-worker']:.0f} | "
                          f"{m / v['ceiling']:.2f} | {m / v['pg-boss']:.2f} | {m / v['graphile-worker']:.2f} |")
+        if r.get("rounds"):
+            L.append("\nLifecycle jobs/s of each interleaved round (the spread shows the machine's noise):\n")
+            L.append("| clients | " + " | ".join(SYSTEMS) + " |")
+            L.append("|---:|" + "---|" * len(SYSTEMS))
+            for c in sorted({k[1] for k in r["rounds"]}):
+                L.append(f"| {c} | " + " | ".join("/".join(f"{x:.0f}" for x in r["rounds"].get((s, c), []))
+                                               for s in SYSTEMS) + " |")
         best = max(r["lifecycle"][(s, c)] for (s, c) in r["lifecycle"] if s == "mcp_jobs")
         best_ceiling = max(r["lifecycle"][(s, c)] for (s, c) in r["lifecycle"] if s == "ceiling")
         L.append(f"\nBest lifecycle throughput: mcp_jobs {best:.0f} jobs/s, ceiling {best_ceiling:.0f} jobs/s "
@@ -411,6 +447,11 @@ class Bench:
         for s in SYSTEMS:
             f = fp[s]
             L.append(f"| {s} | {f['wal']:.0f} | {f['size']:.0f} | {f['dead']:.2f} | {fp['mcp_jobs']['wal'] / f['wal']:.2f} |")
+        if r.get("memory"):
+            m = r["memory"]
+            L.append(f"\nBackend memory over many calls (one connection, RssAnon): {m['rss0']} kB before, "
+                     f"{m['rss1']} kB after {m['claim_calls']:,} claim_next_job calls (empty queue, 1000 per "
+                     f"statement, the argument correlated so that each row calls it), {m['rss2']} kB after a further {m['enqueue_calls']:,} enqueue_job calls.")
         if r["rss"]:
             x = r["rss"]
             L.append(f"\nBackend memory (RssAnon of the pgbench backend in the 1-client mcp_jobs lifecycle run): "
@@ -497,6 +538,8 @@ def main():
         b.throughput()
         log("claim latency:")
         b.latency()
+        log("memory:")
+        b.memory()
         b.statements()
         report = b.report()
         print("\n" + report + "\n", flush=True)
