@@ -93,10 +93,16 @@ CREATE TABLE mcp_jobs.job_runs (
 -- attempts again at 1.
 CREATE INDEX job_runs_job_idx ON mcp_jobs.job_runs (job_id, started_at);
 
--- Metrics aggregation reads runs by the hour they started and finished; BRIN because rows arrive
--- roughly in time order and a BRIN index costs almost nothing to maintain.
+-- Metrics aggregation reads runs by the hour they started; BRIN because rows arrive in time order
+-- and a BRIN index costs almost nothing to maintain. There is deliberately no index on finished_at:
+-- closing a run (complete/fail/lease expiry) sets finished_at and outcome, and on PostgreSQL 15 any
+-- index on a changed column, BRIN included, rules out a HOT update. Without one, and with the
+-- free space fillfactor leaves on each page, closing a run is a HOT update that writes no index
+-- entries (bench/: complete_job 48 -> 36 buffers and 1176 -> 936 WAL bytes per call). A run
+-- finishes at most a lease (7 days) after it started, so "runs finished in hour H" is found
+-- through started_at >= H - 7 days.
 CREATE INDEX job_runs_started_at_brin ON mcp_jobs.job_runs USING brin (started_at);
-CREATE INDEX job_runs_finished_at_brin ON mcp_jobs.job_runs USING brin (finished_at);
+ALTER TABLE mcp_jobs.job_runs SET (fillfactor = 90);
 
 -- ---------------------------------------------------------------------------------------------
 -- job_events: append-only event log
