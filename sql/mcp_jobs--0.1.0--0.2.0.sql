@@ -8,6 +8,12 @@
 \echo Use "ALTER EXTENSION mcp_jobs UPDATE TO '0.2.0'" to load this file. \quit
 
 -- ---------------------------------------------------------------------------------------------
+-- Closing a run is a HOT update: no index on job_runs.finished_at, free space on each page
+-- ---------------------------------------------------------------------------------------------
+DROP INDEX mcp_jobs.job_runs_finished_at_brin;
+ALTER TABLE mcp_jobs.job_runs SET (fillfactor = 90);
+
+-- ---------------------------------------------------------------------------------------------
 -- Metrics, alerts and maintenance (new in 0.2.0)
 -- ---------------------------------------------------------------------------------------------
 CREATE FUNCTION mcp_jobs."aggregate_metrics"(
