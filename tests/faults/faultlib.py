@@ -125,17 +125,32 @@ def _alive(pid):
 
 
 def crash(cluster, timeout=30):
-    """kill -9 the postmaster and wait until it and all its children are gone. Returns the killed pids."""
+    """kill -9 the postmaster and wait until it and all its children have exited. Returns the killed pids.
+
+    The postmaster's backends notice its death and exit by themselves (they are not killed)."""
     pm = cluster.postmaster_pid()
     children = _children(pm)
     os.kill(pm, signal.SIGKILL)
     wait_until(lambda: not _alive(pm) and not any(_alive(p) for p in children), timeout=timeout,
                what="the killed postmaster and its children to exit")
+    cluster.killed_postmaster = pm
     return [pm] + children
 
 
 def restart(cluster, attempts=10):
-    """Start a crashed cluster (crash recovery runs), retrying while old processes are still detaching."""
+    """Start a crashed cluster (crash recovery runs), retrying a few times.
+
+    The killed postmaster is reparented to PID 1, which reaps it when it gets to it; until then it is a
+    zombie, kill(pid, 0) succeeds on it and the new postmaster refuses to start ("lock file
+    postmaster.pid already exists"). So wait for it to be reaped; if PID 1 never reaps (a container
+    without an init), remove the stale postmaster.pid, which is safe because no process of the old
+    server is alive any more (crash() waited for that)."""
+    pm = getattr(cluster, "killed_postmaster", None)
+    if pm is not None:
+        try:
+            wait_until(lambda: not os.path.exists(f"/proc/{pm}"), timeout=15, what="the old postmaster to be reaped")
+        except TimeoutError:
+            os.unlink(os.path.join(cluster.data, "postmaster.pid"))
     last = None
     for _ in range(attempts):
         try:
@@ -143,8 +158,7 @@ def restart(cluster, attempts=10):
             return
         except subprocess.CalledProcessError as exc:
             last = exc
-            # pg_ctl -w already waited up to its own timeout; a short pause before the next try
-            time.sleep(0.5)
+            time.sleep(0.5)  # between tries of a start that failed; pg_ctl -w did the waiting
     raise RuntimeError(f"cluster did not restart after {attempts} tries: {last}\n{cluster.log_text()[-3000:]}")
 
 
