@@ -11,73 +11,93 @@ from pgharness import Cluster, wait_until
 
 TABLES = ["jobs", "job_runs", "job_events", "dead_letter_queue", "metrics"]
 
-# Each query returns the offending rows (id + why); an empty result means the invariant holds.
+# The facts per job, aggregated once (set-based: linear in the table sizes, usable on 100k jobs).
+_FACTS = """
+WITH r AS (
+    SELECT job_id,
+           count(*) AS runs,
+           count(DISTINCT attempt) AS distinct_attempts,
+           max(attempt) AS max_attempt,
+           count(*) FILTER (WHERE finished_at IS NULL) AS open_runs,
+           count(*) FILTER (WHERE outcome = 'completed') AS completed_runs,
+           array_agg(id) FILTER (WHERE finished_at IS NULL) AS open_ids,
+           array_agg(id) FILTER (WHERE outcome = 'completed') AS completed_ids
+      FROM mcp_jobs.job_runs GROUP BY job_id
+), e AS (
+    SELECT job_id,
+           count(*) FILTER (WHERE event_type = 'enqueued') AS enqueued,
+           count(*) FILTER (WHERE event_type = 'completed') AS completed,
+           array_agg(run_id) FILTER (WHERE event_type = 'completed') AS completed_run_ids
+      FROM mcp_jobs.job_events GROUP BY job_id
+), d AS (
+    SELECT job_id, count(*) AS letters FROM mcp_jobs.dead_letter_queue GROUP BY job_id
+)
+SELECT j.id, j.status, j.attempts, j.current_run_id, j.lease_expires_at, j.finished_at,
+       coalesce(r.runs, 0) AS runs, coalesce(r.distinct_attempts, 0) AS distinct_attempts,
+       coalesce(r.max_attempt, 0) AS max_attempt, coalesce(r.open_runs, 0) AS open_runs,
+       coalesce(r.completed_runs, 0) AS completed_runs, r.open_ids, r.completed_ids,
+       coalesce(e.enqueued, 0) AS enqueued_events, coalesce(e.completed, 0) AS completed_events,
+       e.completed_run_ids, coalesce(d.letters, 0) AS letters
+  FROM mcp_jobs.jobs j
+  LEFT JOIN r ON r.job_id = j.id
+  LEFT JOIN e ON e.job_id = j.id
+  LEFT JOIN d ON d.job_id = j.id
+"""
+
+# Each condition over _FACTS (alias f) selects the offending jobs; none selected = the invariant holds.
 INVARIANTS = {
-    # a completed job has exactly one completed run, and it is the job's current run
-    "completed job without exactly one completed run = current_run_id": """
-        SELECT j.id FROM mcp_jobs.jobs j
-         WHERE j.status = 'completed'
-           AND (SELECT count(*) FROM mcp_jobs.job_runs r
-                 WHERE r.job_id = j.id AND r.outcome = 'completed') <> 1
-            OR j.status = 'completed'
-           AND NOT EXISTS (SELECT 1 FROM mcp_jobs.job_runs r
-                            WHERE r.id = j.current_run_id AND r.job_id = j.id AND r.outcome = 'completed')""",
-    # no finished (or queued) job has a run still open
-    "non-processing job with an open run": """
-        SELECT j.id FROM mcp_jobs.jobs j
-         WHERE j.status <> 'processing'
-           AND EXISTS (SELECT 1 FROM mcp_jobs.job_runs r WHERE r.job_id = j.id AND r.finished_at IS NULL)""",
-    # a processing job has exactly one open run, and it is current_run_id
-    "processing job without exactly one open run = current_run_id": """
-        SELECT j.id FROM mcp_jobs.jobs j
-         WHERE j.status = 'processing'
-           AND ((SELECT count(*) FROM mcp_jobs.job_runs r WHERE r.job_id = j.id AND r.finished_at IS NULL) <> 1
-                OR NOT EXISTS (SELECT 1 FROM mcp_jobs.job_runs r
-                                WHERE r.id = j.current_run_id AND r.job_id = j.id AND r.finished_at IS NULL))""",
-    "job without exactly one 'enqueued' event": """
-        SELECT j.id FROM mcp_jobs.jobs j
-         WHERE (SELECT count(*) FROM mcp_jobs.job_events e
-                 WHERE e.job_id = j.id AND e.event_type = 'enqueued') <> 1""",
-    # one 'started' event per run, carrying the run's id
-    "run without exactly one 'started' event": """
-        SELECT r.id FROM mcp_jobs.job_runs r
-         WHERE (SELECT count(*) FROM mcp_jobs.job_events e
-                 WHERE e.run_id = r.id AND e.event_type = 'started') <> 1""",
-    "'started' event without its run": """
-        SELECT e.id::text FROM mcp_jobs.job_events e
-         WHERE e.event_type = 'started'
-           AND NOT EXISTS (SELECT 1 FROM mcp_jobs.job_runs r WHERE r.id = e.run_id AND r.job_id = e.job_id)""",
-    "completed job without exactly one 'completed' event of its current run": """
-        SELECT j.id FROM mcp_jobs.jobs j
-         WHERE j.status = 'completed'
-           AND (SELECT count(*) FROM mcp_jobs.job_events e
-                 WHERE e.job_id = j.id AND e.event_type = 'completed' AND e.run_id = j.current_run_id) <> 1""",
-    "'completed' event on a job that is not completed": """
-        SELECT e.job_id FROM mcp_jobs.job_events e JOIN mcp_jobs.jobs j ON j.id = e.job_id
-         WHERE e.event_type = 'completed' AND j.status <> 'completed'""",
+    "completed job without exactly one completed run = current_run_id":
+        "f.status = 'completed' AND (f.completed_runs <> 1 OR f.completed_ids <> ARRAY[f.current_run_id])",
+    "non-processing job with an open run":
+        "f.status <> 'processing' AND f.open_runs <> 0",
+    "processing job without exactly one open run = current_run_id":
+        "f.status = 'processing' AND (f.open_runs <> 1 OR f.open_ids <> ARRAY[f.current_run_id])",
+    "job without exactly one 'enqueued' event":
+        "f.enqueued_events <> 1",
+    "completed job without exactly one 'completed' event of its current run":
+        "f.status = 'completed' AND (f.completed_events <> 1 OR f.completed_run_ids <> ARRAY[f.current_run_id])",
+    "'completed' event on a job that is not completed":
+        "f.status <> 'completed' AND f.completed_events <> 0",
     # no dead-letter requeue is used where these invariants are checked: attempts = runs, numbered 1..n
-    "attempts <> number of runs, or runs not numbered 1..attempts": """
-        SELECT j.id FROM mcp_jobs.jobs j
-          LEFT JOIN LATERAL (SELECT count(*) AS n, count(DISTINCT attempt) AS d, max(attempt) AS m
-                               FROM mcp_jobs.job_runs r WHERE r.job_id = j.id) r ON true
-         WHERE j.attempts <> r.n OR r.d <> r.n OR coalesce(r.m, 0) <> r.n""",
-    "failed job without an open dead letter": """
-        SELECT j.id FROM mcp_jobs.jobs j
-         WHERE j.status = 'failed'
-           AND NOT EXISTS (SELECT 1 FROM mcp_jobs.dead_letter_queue d WHERE d.job_id = j.id AND NOT d.resolved)""",
-    "queued job with a lease, worker run open, or finish time": """
-        SELECT j.id FROM mcp_jobs.jobs j
-         WHERE j.status = 'queued' AND (j.lease_expires_at IS NOT NULL OR j.finished_at IS NOT NULL)""",
+    "attempts <> number of runs, or runs not numbered 1..attempts":
+        "f.attempts <> f.runs OR f.distinct_attempts <> f.runs OR f.max_attempt <> f.runs",
+    # (the dead letter may have been resolved since; it stays)
+    "failed job without a dead letter":
+        "f.status = 'failed' AND f.letters = 0",
+    "queued job with a lease or a finish time":
+        "f.status = 'queued' AND (f.lease_expires_at IS NOT NULL OR f.finished_at IS NOT NULL)",
+}
+
+# Checks on runs and events that are not per job.
+GLOBAL_INVARIANTS = {
+    # one 'started' event per run, carrying the run's id and job
+    "run without exactly one 'started' event, or 'started' event without its run": """
+        SELECT coalesce(r.id::text, 'event ' || s.run_id::text)
+          FROM mcp_jobs.job_runs r
+          FULL JOIN (SELECT job_id, run_id, count(*) AS n FROM mcp_jobs.job_events
+                      WHERE event_type = 'started' GROUP BY job_id, run_id) s
+            ON s.run_id = r.id AND s.job_id = r.job_id
+         WHERE r.id IS NULL OR s.run_id IS NULL OR s.n <> 1""",
 }
 
 
 def check_invariants(conn):
-    """Return {invariant: [offending ids]} for every invariant that does not hold (empty dict = all hold)."""
+    """Return {invariant: [offending ids (at most 10)]} for every invariant that does not hold
+    (empty dict = all hold). One pass over the tables for the per-job invariants."""
+    names = list(INVARIANTS)
+    flags = ", ".join(f"coalesce(({INVARIANTS[n]}), false)" for n in names)
     bad = {}
-    for name, sql in INVARIANTS.items():
-        rows = [r[0] for r in conn.execute(sql).fetchall()]
+    for row in conn.execute(f"SELECT * FROM (SELECT f.id, ARRAY[{flags}] AS v FROM ({_FACTS}) f) x "
+                            f"WHERE true = ANY (v)"):
+        for name, violated in zip(names, row[1]):
+            if violated:
+                ids = bad.setdefault(name, [])
+                if len(ids) < 10:
+                    ids.append(row[0])
+    for name, sql in GLOBAL_INVARIANTS.items():
+        rows = [r[0] for r in conn.execute(sql + " LIMIT 10").fetchall()]
         if rows:
-            bad[name] = rows[:10]
+            bad[name] = rows
     return bad
 
 
