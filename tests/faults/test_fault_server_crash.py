@@ -5,7 +5,7 @@ acknowledged the postmaster is killed with SIGKILL (its backends exit on their o
 restarted (crash recovery replays the WAL). Then:
   - every enqueue whose call returned is present (ids recorded only after the call returned, i.e.
     after its autocommit COMMIT was acknowledged; synchronous_commit is on, the default);
-  - every complete_job / fail_job that returned is durable;
+  - every claim_next_job, complete_job and fail_job that returned is durable;
   - every job's status agrees with its runs and events (faultlib.INVARIANTS);
   - the queue keeps working: the jobs left processing by dead workers are reclaimed after their lease
     and everything drains to 'completed', still satisfying the invariants.
@@ -163,6 +163,10 @@ def test_kill_9_postmaster_loses_no_acknowledged_work(cluster):
 
         # each claim returned a distinct (job, attempt): no attempt was handed out twice
         assert len(set(load.claimed)) == len(load.claimed)
+        # every claim that returned is durable: its run is there
+        runs = {(j, a) for j, a in conn.execute("SELECT job_id, attempt FROM mcp_jobs.job_runs")}
+        lost = [c for c in load.claimed if c not in runs]
+        assert not lost, f"{len(lost)} acknowledged claims lost, e.g. {lost[:5]}"
         violations = check_invariants(conn)
         assert violations == {}, violations
         stats = conn.execute("SELECT mcp_jobs.get_job_stats()").fetchone()[0]
