@@ -29,7 +29,9 @@ N_WORKERS = 3
 
 @pytest.fixture
 def cluster():
-    c = new_cluster(name="mcp_jobs_longtx")
+    # autovacuum off: the test runs VACUUM itself and counts what it removes; an autovacuum run right
+    # after the long transaction ends would remove the dead tuples first and leave nothing to count
+    c = new_cluster(name="mcp_jobs_longtx", conf={"autovacuum": "off"})
     try:
         c.psql("CREATE EXTENSION pgstattuple;")
         yield c

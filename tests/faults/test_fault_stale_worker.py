@@ -106,3 +106,44 @@ def test_expired_lease_not_yet_reclaimed_can_still_be_completed(conn):
     assert conn.execute("SELECT * FROM mcp_jobs.claim_next_job('w2')").fetchall() == []
     assert conn.execute("SELECT count(*) FROM mcp_jobs.job_runs WHERE job_id = %s", (job,)).fetchone()[0] == 1
     assert check_invariants(conn) == {}
+
+
+def _swept_stale_run(conn, max_attempts):
+    """A run whose lease expired and whose job was then swept by another worker's claim (requeued, or
+    dead-lettered on its last attempt) but not claimed again. Returns (job id, stale run id)."""
+    job = conn.execute("SELECT mcp_jobs.enqueue_job('swept', 'work', p_max_attempts => %s)",
+                       (max_attempts,)).fetchone()[0]
+    run = conn.execute("SELECT run_id FROM mcp_jobs.claim_next_job('w1', ARRAY['swept'], p_lease_seconds => 1)"
+                       ).fetchone()[0]
+    wait_until(lambda: lease_passed(conn, job), timeout=10, what="the lease to expire")
+    # a worker for another source sweeps the expired lease and claims nothing
+    assert conn.execute("SELECT * FROM mcp_jobs.claim_next_job('w2', ARRAY['other'])").fetchall() == []
+    return job, run
+
+
+@pytest.mark.parametrize("max_attempts,status", [(3, "queued"), (1, "failed")])
+def test_stale_worker_after_sweep_before_reclaim_is_refused(conn, max_attempts, status):
+    job, run = _swept_stale_run(conn, max_attempts)
+    assert conn.execute("SELECT status FROM mcp_jobs.jobs WHERE id = %s", (job,)).fetchone()[0] == status
+    before = fingerprint(conn)
+    for sql in ("SELECT mcp_jobs.complete_job(%s, %s)", "SELECT mcp_jobs.fail_job(%s, %s, 'late')",
+                "SELECT mcp_jobs.report_progress(%s, %s)"):
+        err = refused(conn, sql, (job, run))
+        assert err.sqlstate == "55000", str(err)
+    assert fingerprint(conn) == before
+    assert check_invariants(conn) == {}
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "unclear error, not a fencing hole: when a worker's lease expired and another claim swept the job "
+    "back to 'queued' (not claimed again yet), complete_job/fail_job/report_progress with the old run "
+    "are refused with 55000 'cannot complete job X: it is queued' and the hint 'The job has not been "
+    "claimed; claim it with claim_next_job first, or cancel it.' Nothing tells the worker its run lost "
+    "its lease (the swept job keeps current_run_id = the stale run, so lifecycle.rs diagnose() reports "
+    "WrongState instead of StaleRun; the run's outcome 'lease_expired' is not consulted)."))
+def test_stale_worker_after_sweep_is_told_its_run_lost_the_lease(conn):
+    job, run = _swept_stale_run(conn, 3)
+    err = refused(conn, "SELECT mcp_jobs.complete_job(%s, %s)", (job, run))
+    assert err.sqlstate == "55000"
+    text = " ".join(filter(None, [err.diag.message_primary, err.diag.message_detail, err.diag.message_hint]))
+    assert "not its current attempt" in text or "lease" in text, text
