@@ -1,10 +1,11 @@
 """Item 4 of issue 6: exactly once under contention.
 
-16 sessions (one thread and one connection each) claim and complete from MCP_JOBS_FAULTS_JOBS jobs
-(default 100000, as in the issue). Claim and complete are separate transactions, as for a real worker.
-Measured on the 2-core machine: 100000 jobs in 87 s (9 s enqueue, 76 s claim+complete at 1322 jobs/s)
-when it was quiet, 192 s while other benchmarks loaded it; set MCP_JOBS_FAULTS_JOBS=30000 (about 25 s)
-for a quicker run.
+16 sessions (one thread and one connection each) claim and complete from MCP_JOBS_FAULTS_JOBS jobs.
+Claim and complete are separate transactions, as for a real worker.
+The default is 30000 jobs, not the issue's 100000: on this 2-core machine (shared with other
+benchmarks) 100000 jobs took 87 s once when it was quiet, but 192 s and 172 s in two loaded runs,
+which breaks the suite's budget of about 4 minutes; 30000 take 21-30 s. The full size:
+MCP_JOBS_FAULTS_JOBS=100000 (passes; see docs/guarantees.md).
 Counted on the client: every job claimed exactly once (no job twice, all attempts = 1) and completed
 once; counted in the database: runs = jobs, one 'started' and one 'completed' event per job,
 nothing left queued or processing, and the invariants of faultlib hold.
@@ -18,7 +19,7 @@ import pytest
 
 from faultlib import check_invariants, connect, new_cluster
 
-N_JOBS = int(os.environ.get("MCP_JOBS_FAULTS_JOBS", "100000"))
+N_JOBS = int(os.environ.get("MCP_JOBS_FAULTS_JOBS", "30000"))
 N_SESSIONS = 16
 
 
