@@ -42,6 +42,15 @@ pub enum JobError {
         current: Option<pgrx::Uuid>,
         action: &'static str,
     },
+    /// The run's lease expired and the job was taken from it (requeued, dead-lettered or claimed
+    /// again).
+    LeaseLost {
+        job_id: pgrx::Uuid,
+        run_id: pgrx::Uuid,
+        current: Option<pgrx::Uuid>,
+        action: &'static str,
+        status: String,
+    },
     /// No dead letter has this id.
     DeadLetterNotFound { id: pgrx::Uuid },
     /// The dead letter was already resolved or requeued.
@@ -92,6 +101,7 @@ impl JobError {
             }
             JobError::WrongState { .. }
             | JobError::StaleRun { .. }
+            | JobError::LeaseLost { .. }
             | JobError::DeadLetterResolved { .. } => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             JobError::Internal { .. } => ERRCODE_INTERNAL_ERROR,
         }
@@ -141,6 +151,14 @@ impl JobError {
                     None => format!("Run {run_id} does not belong to job {job_id}."),
                 },
                 "Stop working on this job: another worker owns it now. Use the run_id returned by claim_next_job.".to_string(),
+            ),
+            JobError::LeaseLost { job_id, run_id, current, action, status } => (
+                format!("cannot {action} job {job_id}: run {run_id} is not its current attempt, its lease expired"),
+                match current {
+                    Some(c) if c != run_id && status == "processing" => format!("The lease of run {run_id} expired before it finished; the job's current run is {c}."),
+                    _ => format!("The lease of run {run_id} expired before it finished; the job was taken from it and is now '{status}'."),
+                },
+                "Stop working on this job: it runs again under a new run id (or went to the dead-letter queue). Call report_progress more often than the lease, or claim with a longer p_lease_seconds.".to_string(),
             ),
             JobError::DeadLetterNotFound { id } => (
                 format!("dead letter {id} does not exist"),

@@ -38,8 +38,11 @@ const CANCEL: Stmt = Stmt {
 };
 
 const STATE: Stmt = Stmt {
-    sql: "SELECT status, current_run_id FROM mcp_jobs.jobs WHERE id = $1",
-    args: &[pg_sys::UUIDOID],
+    sql: "SELECT j.status, j.current_run_id, r.outcome
+            FROM mcp_jobs.jobs j
+            LEFT JOIN mcp_jobs.job_runs r ON r.id = $2 AND r.job_id = j.id
+           WHERE j.id = $1",
+    args: &[pg_sys::UUIDOID, pg_sys::UUIDOID],
     write: false,
 };
 
@@ -55,13 +58,25 @@ fn diagnose(
     action: &'static str,
     expected: &'static str,
 ) -> JobResult<Option<JobError>> {
-    let t = read(client, &STATE, &[job_id.into()])?;
+    let t = read(client, &STATE, &[job_id.into(), run_id.into()])?;
     if t.is_empty() {
         return Ok(Some(JobError::JobNotFound { job_id }));
     }
     let t = t.first();
     let status: String = t.get(1)?.unwrap_or_default();
     let current: Option<pgrx::Uuid> = t.get(2)?;
+    let run_outcome: Option<String> = t.get(3)?;
+    if let (Some(run_id), Some("lease_expired")) = (run_id, run_outcome.as_deref()) {
+        // the run lost its lease and the job was swept (requeued or dead-lettered), whether or not
+        // another worker has claimed it since: say so, rather than describe the job's new state
+        return Ok(Some(JobError::LeaseLost {
+            job_id,
+            run_id,
+            current,
+            action,
+            status,
+        }));
+    }
     if status != expected {
         return Ok(Some(JobError::WrongState {
             job_id,

@@ -69,10 +69,13 @@ def test_stale_worker_is_refused_and_new_owner_completes_once(conn):
 
     # the new owner's second complete, and the stale worker after the job finished, are refused too
     after = fingerprint(conn)
-    for run in (run2, run1):
-        err = refused(conn, "SELECT mcp_jobs.complete_job(%s, %s)", (job, run))
-        assert err.sqlstate == "55000", str(err)
-        assert "it is completed" in err.diag.message_primary
+    err = refused(conn, "SELECT mcp_jobs.complete_job(%s, %s)", (job, run2))
+    assert err.sqlstate == "55000", str(err)
+    assert "it is completed" in err.diag.message_primary
+    # the stale worker is told what happened to it, not only the job's state
+    err = refused(conn, "SELECT mcp_jobs.complete_job(%s, %s)", (job, run1))
+    assert err.sqlstate == "55000", str(err)
+    assert "its lease expired" in err.diag.message_primary
     err = refused(conn, "SELECT mcp_jobs.fail_job(%s, %s, 'late')", (job, run1))
     assert err.sqlstate == "55000"
     err = refused(conn, "SELECT mcp_jobs.report_progress(%s, %s)", (job, run1))
@@ -134,16 +137,9 @@ def test_stale_worker_after_sweep_before_reclaim_is_refused(conn, max_attempts, 
     assert check_invariants(conn) == {}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "unclear error, not a fencing hole: when a worker's lease expired and another claim swept the job "
-    "back to 'queued' (not claimed again yet), complete_job/fail_job/report_progress with the old run "
-    "are refused with 55000 'cannot complete job X: it is queued' and the hint 'The job has not been "
-    "claimed; claim it with claim_next_job first, or cancel it.' Nothing tells the worker its run lost "
-    "its lease (the swept job keeps current_run_id = the stale run, so lifecycle.rs diagnose() reports "
-    "WrongState instead of StaleRun; the run's outcome 'lease_expired' is not consulted)."))
 def test_stale_worker_after_sweep_is_told_its_run_lost_the_lease(conn):
     job, run = _swept_stale_run(conn, 3)
     err = refused(conn, "SELECT mcp_jobs.complete_job(%s, %s)", (job, run))
     assert err.sqlstate == "55000"
     text = " ".join(filter(None, [err.diag.message_primary, err.diag.message_detail, err.diag.message_hint]))
-    assert "not its current attempt" in text or "lease" in text, text
+    assert "not its current attempt" in text and "lease expired" in text, text
