@@ -59,3 +59,37 @@ def test_eight_sessions_drain_ten_thousand_jobs_exactly_once(cluster):
         assert q("SELECT count(*) FROM mcp_jobs.job_events WHERE event_type = 'completed'") == N_JOBS
         # the worker recorded in each job is the one that completed it
         assert q("SELECT count(*) FROM mcp_jobs.jobs WHERE worker_id <> 'w' || (result->>'by')") == 0
+
+
+def test_concurrent_enqueues_with_one_idempotency_key_make_one_job(cluster):
+    """16 sessions enqueue with the same (source, idempotency key) at the same moment, in open
+    transactions that commit together: all get the same job id; one job and one 'enqueued' event exist."""
+    cluster.psql("DROP DATABASE IF EXISTS idem;")
+    cluster.psql("CREATE DATABASE idem;")
+    cluster.psql("CREATE EXTENSION mcp_jobs;", dbname="idem")
+    n = 16
+    start = threading.Barrier(n)
+    ids, errors = [None] * n, []
+
+    def enqueue(k):
+        try:
+            with psycopg.connect(cluster.dsn("idem")) as conn:  # one transaction per session
+                start.wait(timeout=60)
+                ids[k] = conn.execute(
+                    "SELECT mcp_jobs.enqueue_job('odoo', 'invoice', jsonb_build_object('by', %s), "
+                    "p_idempotency_key => 'invoice-42')", (k,)).fetchone()[0]
+                conn.commit()
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=enqueue, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    assert len(set(ids)) == 1 and ids[0] is not None, ids
+    with psycopg.connect(cluster.dsn("idem"), autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM mcp_jobs.jobs").fetchone()[0] == 1
+        assert conn.execute("SELECT count(*) FROM mcp_jobs.job_events").fetchone()[0] == 1
+        assert conn.execute("SELECT id FROM mcp_jobs.jobs").fetchone()[0] == ids[0]
