@@ -68,6 +68,13 @@ SCRIPTS = {
         "FROM mcp_jobs.claim_next_job('w') c \\gset\n"
         f"SELECT mcp_jobs.complete_job(:jid, :rid) WHERE :jid <> '{ZERO_UUID}';\n"
     ),
+    # batched: claim up to 50 due jobs in one statement, complete them in one statement (two
+    # transactions per 50 jobs); pgbench passes the \gset arrays back as text parameters
+    "mcp_drain_batched": (
+        "SELECT coalesce(array_agg(c.id), '{}') AS jids, coalesce(array_agg(c.run_id), '{}') AS rids "
+        "FROM mcp_jobs.claim_jobs('w', p_limit => 50) c \\gset\n"
+        "SELECT count(*) FILTER (WHERE completed) FROM mcp_jobs.complete_jobs(:jids::uuid[], :rids::uuid[]);\n"
+    ),
     "ceiling_drain": (
         "WITH c AS (UPDATE ceiling_jobs SET status = 'processing', started_at = now() "
         "WHERE id = (SELECT id FROM ceiling_jobs WHERE status = 'queued' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) "
@@ -215,7 +222,8 @@ class Bench:
         if system in ("mcp_jobs", "ceiling"):
             db = SYSTEMS[system][0]
             prefix = "mcp" if system == "mcp_jobs" else "ceiling"
-            p = self.pgbench(db, f"{prefix}_{kind}", clients, seconds=seconds, wait=False)
+            script = f"{prefix}_{kind}" + ("_batched" if batched else "")
+            p = self.pgbench(db, script, clients, seconds=seconds, wait=False)
             rss = self.sample_rss(p, seconds) if (system == "mcp_jobs" and kind == "lifecycle" and clients == 1) else None
             n = self.pgbench_wait(p)
             if kind != "enqueue":
@@ -300,7 +308,7 @@ class Bench:
         # drain: jobs already queued, workers claim and complete (batched where the library offers it)
         c = 1 if self.smoke else 4
         self.drain_n = 300 if self.smoke else 30000
-        entries = [("mcp_jobs", False), ("ceiling", False), ("pg-boss", False), ("pg-boss", True),
+        entries = [("mcp_jobs", False), ("mcp_jobs", True), ("ceiling", False), ("pg-boss", False), ("pg-boss", True),
                    ("graphile-worker", False), ("graphile-worker", True)]
         for (s, batched), (rate, _) in self.measure("drain", c, entries).items():
             name = s + (" (batched)" if batched else "")
@@ -429,11 +437,13 @@ class Bench:
         L.append(f"\nBest lifecycle throughput: mcp_jobs {best:.0f} jobs/s, ceiling {best_ceiling:.0f} jobs/s "
                  f"(ratio {best / best_ceiling:.2f}; target >= 0.70).\n")
         L.append("## Drain: claim + complete of jobs already queued (jobs/s)\n")
-        L.append("| system | clients | jobs/s | mcp_jobs / this |")
-        L.append("|---|---:|---:|---:|")
+        L.append("| system | clients | jobs/s | mcp_jobs / this | mcp_jobs (batched) / this |")
+        L.append("|---|---:|---:|---:|---:|")
         mcp_drain = next(v for (s, c), v in r["drain"].items() if s == "mcp_jobs")
+        mcp_batched = next((v for (s, c), v in r["drain"].items() if s == "mcp_jobs (batched)"), None)
         for (s, c), v in r["drain"].items():
-            L.append(f"| {s} | {c} | {v:.0f} | {mcp_drain / v:.2f} |")
+            b = f"{mcp_batched / v:.2f}" if mcp_batched else "-"
+            L.append(f"| {s} | {c} | {v:.0f} | {mcp_drain / v:.2f} | {b} |")
         L.append("\n## Claim latency (mcp_jobs.claim_next_job, 1 client, committed claims)\n")
         L.append("| jobs in table | p50 ms | p99 ms | claims | p50 / p50 at smallest queue |")
         L.append("|---|---:|---:|---:|---:|")

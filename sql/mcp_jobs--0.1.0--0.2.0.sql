@@ -80,10 +80,103 @@ COMMENT ON FUNCTION mcp_jobs.aggregate_metrics(timestamptz, timestamptz) IS 'Rec
 COMMENT ON FUNCTION mcp_jobs.alerts() IS 'The seed''s alert thresholds per source: rows (level critical|warning, metric queue_depth|dead_letter_unresolved|success_rate, source, value, threshold, message) for each metric past a threshold, most severe level only. Strict comparisons; thresholds are the mcp_jobs.alert_* settings (defaults 50/100 jobs, 5/10 dead letters, 0.9/0.8 success over 7 days).';
 COMMENT ON FUNCTION mcp_jobs.run_maintenance() IS 'Requeue or dead-letter jobs whose lease expired, aggregate the metrics of the previous and current hour, and prune finished jobs (with their runs and events) older than mcp_jobs.retention, in bounded batches; never jobs with an unresolved dead letter, dead letters or metrics. Returns a JSON report. Run by the background worker when the library is preloaded, else schedule it (pg_cron).';
 
+-- ---------------------------------------------------------------------------------------------
+-- Batch claim and complete (new in 0.2.0)
+-- ---------------------------------------------------------------------------------------------
+CREATE FUNCTION mcp_jobs."claim_jobs"(
+	"p_worker_id" TEXT DEFAULT NULL, /* Option < & str > */
+	"p_sources" TEXT[] DEFAULT NULL, /* :: std :: option :: Option < Vec < Option < String > > > */
+	"p_job_types" TEXT[] DEFAULT NULL, /* :: std :: option :: Option < Vec < Option < String > > > */
+	"p_lease_seconds" INT DEFAULT 300, /* Option < i32 > */
+	"p_limit" INT DEFAULT 10 /* Option < i32 > */
+) RETURNS TABLE (
+	"id" uuid,  /* pgrx :: Uuid */
+	"run_id" uuid,  /* pgrx :: Uuid */
+	"attempt" INT,  /* i32 */
+	"max_attempts" INT,  /* i32 */
+	"source" TEXT,  /* String */
+	"job_type" TEXT,  /* String */
+	"payload" jsonb,  /* RawJsonb */
+	"priority" INT,  /* i32 */
+	"run_at" timestamp with time zone,  /* TimestampWithTimeZone */
+	"created_at" timestamp with time zone,  /* TimestampWithTimeZone */
+	"lease_expires_at" timestamp with time zone  /* TimestampWithTimeZone */
+)
+VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'claim_jobs_wrapper';
+
+CREATE FUNCTION mcp_jobs."complete_jobs"(
+	"p_job_ids" uuid[], /* :: std :: option :: Option < Vec < Option < pgrx :: Uuid > > > */
+	"p_run_ids" uuid[], /* :: std :: option :: Option < Vec < Option < pgrx :: Uuid > > > */
+	"p_results" jsonb[] DEFAULT NULL /* :: std :: option :: Option < Vec < Option < RawJsonb > > > */
+) RETURNS TABLE (
+	"job_id" uuid,  /* pgrx :: Uuid */
+	"run_id" uuid,  /* pgrx :: Uuid */
+	"status" TEXT,  /* Option < String > */
+	"completed" bool,  /* bool */
+	"reason" TEXT  /* Option < String > */
+)
+VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'complete_jobs_wrapper';
+
+CREATE FUNCTION public.claim_jobs(
+    p_worker_id text DEFAULT NULL,
+    p_sources text[] DEFAULT NULL,
+    p_job_types text[] DEFAULT NULL,
+    p_lease_seconds integer DEFAULT 300,
+    p_limit integer DEFAULT 10
+) RETURNS TABLE (
+    id uuid,
+    run_id uuid,
+    attempt integer,
+    max_attempts integer,
+    source text,
+    job_type text,
+    payload jsonb,
+    priority integer,
+    run_at timestamptz,
+    created_at timestamptz,
+    lease_expires_at timestamptz
+)
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = ''
+AS $$
+#variable_conflict use_column
+DECLARE s text; m text; d text; h text;
+BEGIN
+    RETURN QUERY SELECT * FROM mcp_jobs.claim_jobs(p_worker_id, p_sources, p_job_types, p_lease_seconds, p_limit);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state OR program_limit_exceeded THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    PERFORM mcp_jobs._raise_http(s, m, d, h);
+END;
+$$;
+
+CREATE FUNCTION public.complete_jobs(p_job_ids uuid[], p_run_ids uuid[], p_results jsonb[] DEFAULT NULL)
+RETURNS TABLE (job_id uuid, run_id uuid, status text, completed boolean, reason text)
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = ''
+AS $$
+#variable_conflict use_column
+DECLARE s text; m text; d text; h text;
+BEGIN
+    RETURN QUERY SELECT * FROM mcp_jobs.complete_jobs(p_job_ids, p_run_ids, p_results);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state OR program_limit_exceeded THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    PERFORM mcp_jobs._raise_http(s, m, d, h);
+END;
+$$;
+
+COMMENT ON FUNCTION mcp_jobs.claim_jobs(text, text[], text[], integer, integer) IS 'Batch claim_next_job: atomically claim up to p_limit (1..1000, default 10) due jobs in one statement, in claim order, each with its own run_id, run row and started event; 0 rows when nothing is due. Expired leases are requeued (or dead-lettered) first.';
+COMMENT ON FUNCTION mcp_jobs.complete_jobs(uuid[], uuid[], jsonb[]) IS 'Batch complete_job: completes every (p_job_ids[i], p_run_ids[i]) pair whose run is still the job''s current processing run, with result p_results[i] (optional), in one statement. Returns one row per pair in input order: completed true, or false with reason (not found | lease expired | not processing: <status> | stale run); such a pair does not fail the batch. At most 1000 pairs; NULL arrays or elements, different lengths or a repeated job id are refused.';
+COMMENT ON FUNCTION public.claim_jobs(text, text[], text[], integer, integer) IS 'mcp_jobs (PostgREST entry point): claim up to p_limit (1..1000) due jobs at once, each with its run_id, in claim order. Calls mcp_jobs.claim_jobs.';
+COMMENT ON FUNCTION public.complete_jobs(uuid[], uuid[], jsonb[]) IS 'mcp_jobs (PostgREST entry point): complete many processing jobs (current run only) in one call; one row per (job, run) pair with completed and the reason when not. Calls mcp_jobs.complete_jobs.';
+
 -- Privileges as a fresh install has them: nothing for PUBLIC; service_role (Supabase) gets the new
 -- functions and the view through grant_access, which is idempotent.
 REVOKE ALL ON FUNCTION mcp_jobs.aggregate_metrics(timestamptz, timestamptz), mcp_jobs.alerts(),
-    mcp_jobs.run_maintenance() FROM PUBLIC;
+    mcp_jobs.run_maintenance(), mcp_jobs.claim_jobs(text, text[], text[], integer, integer),
+    mcp_jobs.complete_jobs(uuid[], uuid[], jsonb[]), public.claim_jobs(text, text[], text[], integer, integer),
+    public.complete_jobs(uuid[], uuid[], jsonb[]) FROM PUBLIC;
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'service_role') THEN

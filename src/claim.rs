@@ -1,4 +1,4 @@
-//! claim_next_job and the lease sweep it shares with maintenance.
+//! claim_next_job, claim_jobs (batch) and the lease sweep it shares with maintenance.
 use crate::enqueue::{check_name, NAME_MAX};
 use crate::errors::{JobError, JobResult, OrRaise};
 use crate::raw_jsonb::RawJsonb;
@@ -13,6 +13,18 @@ const CLAIM: Stmt = Stmt {
         pg_sys::TEXTOID,
         pg_sys::TEXTARRAYOID,
         pg_sys::TEXTARRAYOID,
+        pg_sys::INT4OID,
+    ],
+    write: true,
+};
+
+const CLAIM_MANY: Stmt = Stmt {
+    sql: include_str!("queries/claim_many.sql"),
+    args: &[
+        pg_sys::TEXTOID,
+        pg_sys::TEXTARRAYOID,
+        pg_sys::TEXTARRAYOID,
+        pg_sys::INT4OID,
         pg_sys::INT4OID,
     ],
     write: true,
@@ -81,12 +93,20 @@ type ClaimRow = (
     TimestampWithTimeZone,
 );
 
-fn claim(
+/// The arguments every claim takes, checked once for claim_next_job and claim_jobs alike.
+struct ClaimArgs {
+    worker: String,
+    sources: Option<Vec<Option<String>>>,
+    job_types: Option<Vec<Option<String>>>,
+    lease: i32,
+}
+
+fn claim_args(
     worker_id: Option<&str>,
     sources: Option<Vec<Option<String>>>,
     job_types: Option<Vec<Option<String>>>,
     lease_seconds: Option<i32>,
-) -> JobResult<Option<ClaimRow>> {
+) -> JobResult<ClaimArgs> {
     let worker = match worker_id {
         Some(w) => {
             check_name(Some(w), "p_worker_id", "worker id")?;
@@ -100,39 +120,71 @@ fn claim(
     check_filter(&job_types, "p_job_types")?;
     let lease = lease_seconds.unwrap_or(300);
     check_lease(lease, "p_lease_seconds")?;
+    Ok(ClaimArgs {
+        worker,
+        sources,
+        job_types,
+        lease,
+    })
+}
+
+/// The most jobs one claim_jobs call may take.
+pub const MAX_CLAIM_BATCH: i32 = 1000;
+
+fn check_limit(limit: Option<i32>) -> JobResult<i32> {
+    let limit = limit.unwrap_or(10);
+    if !(1..=MAX_CLAIM_BATCH).contains(&limit) {
+        return Err(JobError::invalid(
+            "p_limit",
+            format!("must be between 1 and {MAX_CLAIM_BATCH}"),
+            format!("p_limit was {limit}."),
+            format!(
+                "Pass how many jobs to claim at most (1..{MAX_CLAIM_BATCH}); call again for more."
+            ),
+        ));
+    }
+    Ok(limit)
+}
+
+/// Sweep expired leases, then run a claim statement (`CLAIM`, or `CLAIM_MANY` with `limit`).
+fn claim(args: ClaimArgs, limit: Option<i32>, context: &'static str) -> JobResult<Vec<ClaimRow>> {
     Spi::connect_mut(|client| {
         expire_leases(client, EXPIRE_PER_CLAIM)?;
-        let t = run(
-            client,
-            &CLAIM,
-            &[
-                worker.as_str().into(),
-                sources.into(),
-                job_types.into(),
-                lease.into(),
-            ],
-        )?;
-        if t.is_empty() {
-            return Ok(None);
-        }
-        let r = t.first();
+        let mut binds = vec![
+            args.worker.as_str().into(),
+            args.sources.into(),
+            args.job_types.into(),
+            args.lease.into(),
+        ];
+        let stmt = match limit {
+            Some(n) => {
+                binds.push(n.into());
+                &CLAIM_MANY
+            }
+            None => &CLAIM,
+        };
+        let t = run(client, stmt, &binds)?;
         let missing = || JobError::Internal {
-            context: "claim_next_job",
+            context,
             error: "NULL in a claimed row".into(),
         };
-        Ok(Some((
-            r.get(1)?.ok_or_else(missing)?,
-            r.get(2)?.ok_or_else(missing)?,
-            r.get(3)?.ok_or_else(missing)?,
-            r.get(4)?.ok_or_else(missing)?,
-            r.get(5)?.ok_or_else(missing)?,
-            r.get(6)?.ok_or_else(missing)?,
-            r.get(7)?.ok_or_else(missing)?,
-            r.get(8)?.ok_or_else(missing)?,
-            r.get(9)?.ok_or_else(missing)?,
-            r.get(10)?.ok_or_else(missing)?,
-            r.get(11)?.ok_or_else(missing)?,
-        )))
+        let mut rows = Vec::with_capacity(t.len());
+        for r in t {
+            rows.push((
+                r.get(1)?.ok_or_else(missing)?,
+                r.get(2)?.ok_or_else(missing)?,
+                r.get(3)?.ok_or_else(missing)?,
+                r.get(4)?.ok_or_else(missing)?,
+                r.get(5)?.ok_or_else(missing)?,
+                r.get(6)?.ok_or_else(missing)?,
+                r.get(7)?.ok_or_else(missing)?,
+                r.get(8)?.ok_or_else(missing)?,
+                r.get(9)?.ok_or_else(missing)?,
+                r.get(10)?.ok_or_else(missing)?,
+                r.get(11)?.ok_or_else(missing)?,
+            ));
+        }
+        Ok(rows)
     })
 }
 
@@ -161,8 +213,43 @@ pub fn claim_next_job(
         name!(lease_expires_at, TimestampWithTimeZone),
     ),
 > {
-    match claim(p_worker_id, p_sources, p_job_types, p_lease_seconds).or_raise("claim_next_job") {
-        Some(row) => TableIterator::once(row),
-        None => TableIterator::empty(),
-    }
+    let rows = claim_args(p_worker_id, p_sources, p_job_types, p_lease_seconds)
+        .and_then(|args| claim(args, None, "claim_next_job"))
+        .or_raise("claim_next_job");
+    TableIterator::new(rows.into_iter().take(1))
+}
+
+/// Claim up to `p_limit` due jobs at once (same order, filters, lease and records as claim_next_job,
+/// each job with its own run id), in one statement. Returns 0..p_limit rows in claim order.
+#[pg_extern(volatile, parallel_unsafe)]
+#[allow(clippy::type_complexity)]
+pub fn claim_jobs(
+    p_worker_id: default!(Option<&str>, "NULL"),
+    p_sources: default!(Option<Vec<Option<String>>>, "NULL"),
+    p_job_types: default!(Option<Vec<Option<String>>>, "NULL"),
+    p_lease_seconds: default!(Option<i32>, 300),
+    p_limit: default!(Option<i32>, 10),
+) -> TableIterator<
+    'static,
+    (
+        name!(id, pgrx::Uuid),
+        name!(run_id, pgrx::Uuid),
+        name!(attempt, i32),
+        name!(max_attempts, i32),
+        name!(source, String),
+        name!(job_type, String),
+        name!(payload, RawJsonb),
+        name!(priority, i32),
+        name!(run_at, TimestampWithTimeZone),
+        name!(created_at, TimestampWithTimeZone),
+        name!(lease_expires_at, TimestampWithTimeZone),
+    ),
+> {
+    let rows = claim_args(p_worker_id, p_sources, p_job_types, p_lease_seconds)
+        .and_then(|args| {
+            let limit = check_limit(p_limit)?;
+            claim(args, Some(limit), "claim_jobs")
+        })
+        .or_raise("claim_jobs");
+    TableIterator::new(rows)
 }

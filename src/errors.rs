@@ -15,6 +15,12 @@ pub enum JobError {
         arg: &'static str,
         hint: &'static str,
     },
+    /// An array argument has a NULL element (1-based index).
+    NullElement {
+        arg: &'static str,
+        index: usize,
+        hint: &'static str,
+    },
     /// An argument is outside its domain.
     InvalidArgument {
         arg: &'static str,
@@ -92,7 +98,9 @@ impl JobError {
     pub fn sqlstate(&self) -> PgSqlErrorCode {
         use PgSqlErrorCode::*;
         match self {
-            JobError::NullArgument { .. } => ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            JobError::NullArgument { .. } | JobError::NullElement { .. } => {
+                ERRCODE_NULL_VALUE_NOT_ALLOWED
+            }
             JobError::InvalidArgument { .. } => ERRCODE_INVALID_PARAMETER_VALUE,
             JobError::InvalidJson { .. } => ERRCODE_INVALID_TEXT_REPRESENTATION,
             JobError::PayloadTooLarge { .. } => ERRCODE_PROGRAM_LIMIT_EXCEEDED,
@@ -113,6 +121,11 @@ impl JobError {
             JobError::NullArgument { arg, hint } => (
                 format!("{arg} must not be NULL"),
                 format!("The argument {arg} was NULL (a JSON null over PostgREST)."),
+                (*hint).to_string(),
+            ),
+            JobError::NullElement { arg, index, hint } => (
+                format!("{arg} must not contain NULL"),
+                format!("Element {index} of {arg} is NULL."),
                 (*hint).to_string(),
             ),
             JobError::InvalidArgument { arg, message, detail, hint } => {

@@ -1,4 +1,4 @@
-//! The transitions of a claimed job: complete, fail (retry or dead letter), progress; and cancel.
+//! The transitions of a claimed job: complete (one or a batch), fail (retry or dead letter), progress; and cancel.
 use crate::enqueue::check_payload_size;
 use crate::errors::{required, JobError, JobResult, OrRaise};
 use crate::raw_jsonb::RawJsonb;
@@ -11,6 +11,16 @@ use pgrx::spi::SpiClient;
 const COMPLETE: Stmt = Stmt {
     sql: include_str!("queries/complete.sql"),
     args: &[pg_sys::UUIDOID, pg_sys::UUIDOID, pg_sys::JSONBOID],
+    write: true,
+};
+
+const COMPLETE_MANY: Stmt = Stmt {
+    sql: include_str!("queries/complete_many.sql"),
+    args: &[
+        pg_sys::UUIDARRAYOID,
+        pg_sys::UUIDARRAYOID,
+        pg_sys::JSONBARRAYOID,
+    ],
     write: true,
 };
 
@@ -170,6 +180,137 @@ pub fn complete_job(
         })
     })()
     .or_raise("complete_job")
+}
+
+/// The most (job, run) pairs one complete_jobs call may take.
+pub const MAX_COMPLETE_BATCH: usize = 1000;
+
+/// A NULL-free id array of complete_jobs.
+fn id_array(
+    ids: Option<Vec<Option<pgrx::Uuid>>>,
+    arg: &'static str,
+    hint: &'static str,
+) -> JobResult<Vec<pgrx::Uuid>> {
+    let ids = required(ids, arg, hint)?;
+    if ids.len() > MAX_COMPLETE_BATCH {
+        return Err(JobError::invalid(
+            arg,
+            format!("more than {MAX_COMPLETE_BATCH} entries"),
+            format!("{arg} has {} entries.", ids.len()),
+            format!("Complete at most {MAX_COMPLETE_BATCH} jobs per call; split the batch."),
+        ));
+    }
+    ids.into_iter()
+        .enumerate()
+        .map(|(i, id)| {
+            id.ok_or(JobError::NullElement {
+                arg,
+                index: i + 1,
+                hint,
+            })
+        })
+        .collect()
+}
+
+type CompleteRow = (pgrx::Uuid, pgrx::Uuid, Option<String>, bool, Option<String>);
+
+fn complete_many(
+    job_ids: Option<Vec<Option<pgrx::Uuid>>>,
+    run_ids: Option<Vec<Option<pgrx::Uuid>>>,
+    results: Option<Vec<Option<RawJsonb>>>,
+) -> JobResult<Vec<CompleteRow>> {
+    let job_ids = id_array(
+        job_ids,
+        "p_job_ids",
+        "Pass the ids returned by claim_jobs (or claim_next_job).",
+    )?;
+    let run_ids = id_array(
+        run_ids,
+        "p_run_ids",
+        "Pass the run_id of each job, as returned by claim_jobs, in the order of p_job_ids.",
+    )?;
+    let mismatch = |arg: &'static str, n: usize| {
+        JobError::invalid(
+            arg,
+            "the arrays differ in length",
+            format!("p_job_ids has {} entries, {arg} has {n}.", job_ids.len()),
+            format!("Pass one {arg} entry per job id, in the same order."),
+        )
+    };
+    if run_ids.len() != job_ids.len() {
+        return Err(mismatch("p_run_ids", run_ids.len()));
+    }
+    if let Some(r) = &results {
+        if r.len() != job_ids.len() {
+            return Err(mismatch("p_results", r.len()));
+        }
+    }
+    let mut seen = std::collections::HashSet::with_capacity(job_ids.len());
+    for (i, id) in job_ids.iter().enumerate() {
+        if !seen.insert(*id.as_bytes()) {
+            return Err(JobError::invalid(
+                "p_job_ids",
+                "a job id appears twice",
+                format!("Job {id} is at position {} and earlier.", i + 1),
+                "Complete each job once per call.",
+            ));
+        }
+    }
+    let results = match results {
+        Some(r) => Some(
+            r.into_iter()
+                .map(|x| x.map(check_payload_size).transpose())
+                .collect::<JobResult<Vec<Option<RawJsonb>>>>()?,
+        ),
+        None => None,
+    };
+    if job_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Spi::connect_mut(|client| {
+        let t = run(
+            client,
+            &COMPLETE_MANY,
+            &[job_ids.into(), run_ids.into(), results.into()],
+        )?;
+        let missing = || JobError::Internal {
+            context: "complete_jobs",
+            error: "NULL in an outcome row".into(),
+        };
+        let mut rows = Vec::with_capacity(t.len());
+        for r in t {
+            rows.push((
+                r.get(1)?.ok_or_else(missing)?,
+                r.get(2)?.ok_or_else(missing)?,
+                r.get(3)?,
+                r.get(4)?.ok_or_else(missing)?,
+                r.get(5)?,
+            ));
+        }
+        Ok(rows)
+    })
+}
+
+/// Complete many processing jobs at once, each only by its current run. One row per (job, run)
+/// pair, in input order: `completed` true, or false with the reason (`not found`, `lease expired`,
+/// `not processing: <status>`, `stale run`); a pair that cannot complete does not fail the others.
+#[pg_extern(volatile, parallel_unsafe)]
+#[allow(clippy::type_complexity)]
+pub fn complete_jobs(
+    p_job_ids: Option<Vec<Option<pgrx::Uuid>>>,
+    p_run_ids: Option<Vec<Option<pgrx::Uuid>>>,
+    p_results: default!(Option<Vec<Option<RawJsonb>>>, "NULL"),
+) -> TableIterator<
+    'static,
+    (
+        name!(job_id, pgrx::Uuid),
+        name!(run_id, pgrx::Uuid),
+        name!(status, Option<String>),
+        name!(completed, bool),
+        name!(reason, Option<String>),
+    ),
+> {
+    TableIterator::new(complete_many(p_job_ids, p_run_ids, p_results).or_raise("complete_jobs"))
 }
 
 /// Cut an error text to MAX_ERROR_CHARS characters.

@@ -4,7 +4,7 @@
 //! (XX000) on JSON nested deeper than serde's recursion limit. A payload must come back exactly as it
 //! was enqueued, so payloads and results travel as the untouched varlena bytes instead.
 use pgrx::callconv::{Arg, ArgAbi, BoxRet, FcInfo};
-use pgrx::datum::Datum;
+use pgrx::datum::{Datum, UnboxDatum};
 use pgrx::nullable::Nullable;
 use pgrx::pg_sys;
 use pgrx::pgrx_sql_entity_graph::metadata::{
@@ -105,5 +105,23 @@ unsafe impl BoxRet for RawJsonb {
             Some(datum) => unsafe { fcinfo.return_raw_datum(datum) },
             None => fcinfo.return_null(),
         }
+    }
+}
+
+// SAFETY: as pgrx's own JsonB: an element of a jsonb array is a jsonb varlena (FromDatum copies it,
+// detoasting a short header). Lets `Vec<Option<RawJsonb>>` take a `jsonb[]` argument.
+unsafe impl UnboxDatum for RawJsonb {
+    type As<'src>
+        = RawJsonb
+    where
+        Self: 'src;
+
+    unsafe fn unbox<'src>(d: Datum<'src>) -> Self::As<'src>
+    where
+        Self: 'src,
+    {
+        // SAFETY: a non-NULL jsonb datum (the array iterator handles NULL elements).
+        unsafe { RawJsonb::from_datum(d.sans_lifetime(), false) }
+            .expect("a non-NULL jsonb array element")
     }
 }

@@ -335,6 +335,178 @@ mod tests {
         assert_eq!(events(id), "enqueued,started,completed");
     }
 
+    // ------------------------------------------------------------------ batch claim / complete
+
+    /// Job ids claimed by one claim_jobs call, in the order returned.
+    fn claim_batch(worker: &str, limit: i32) -> Vec<String> {
+        let ids: String = qa(
+            "SELECT coalesce(string_agg(c.id::text, ',' ORDER BY c.ordinality), '')
+               FROM mcp_jobs.claim_jobs($1, p_limit => $2) WITH ORDINALITY c",
+            &[worker.into(), limit.into()],
+        );
+        ids.split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[pg_test]
+    fn claim_jobs_takes_min_of_limit_and_due_in_claim_order() {
+        for (i, priority) in [1, 9, 5, 5, 0, 10, 5].into_iter().enumerate() {
+            qa::<pgrx::Uuid>(
+                "SELECT mcp_jobs.enqueue_job('s', 't', jsonb_build_object('i', $1), $2)",
+                &[(i as i32).into(), priority.into()],
+            );
+        }
+        exec("SELECT mcp_jobs.enqueue_job('s', 't', '{}', 10, now() + interval '1 minute')");
+        let order: String = q(
+            "SELECT string_agg(id::text, ',' ORDER BY priority DESC, run_at, id)
+               FROM mcp_jobs.jobs WHERE run_at <= now()",
+        );
+        let order: Vec<String> = order.split(',').map(str::to_string).collect();
+        // (limit, jobs expected from the claim order): 7 due jobs in all, the future one never
+        let cases: &[(i32, std::ops::Range<usize>)] =
+            &[(3, 0..3), (1, 3..4), (10, 4..7), (5, 7..7)];
+        let mut seen = std::collections::HashSet::new();
+        for (limit, want) in cases {
+            let got = claim_batch("w", *limit);
+            assert_eq!(got, order[want.clone()].to_vec(), "limit {limit}");
+            for id in &got {
+                assert!(seen.insert(id.clone()), "job {id} claimed twice");
+            }
+        }
+        // each claimed job: processing, its own current run (open), and one started event
+        let checks: String = q(
+            "SELECT concat_ws('|', count(*), count(DISTINCT j.current_run_id),
+                    count(*) FILTER (WHERE r.id IS NOT NULL AND r.outcome IS NULL AND r.worker_id = 'w'),
+                    count(*) FILTER (WHERE (SELECT count(*) FROM mcp_jobs.job_events e
+                                             WHERE e.job_id = j.id AND e.run_id = j.current_run_id
+                                               AND e.event_type = 'started') = 1))
+               FROM mcp_jobs.jobs j LEFT JOIN mcp_jobs.job_runs r ON r.id = j.current_run_id
+              WHERE j.status = 'processing'",
+        );
+        assert_eq!(checks, "7|7|7|7");
+        assert_eq!(
+            q::<i64>("SELECT count(*) FROM mcp_jobs.jobs WHERE status = 'queued'"),
+            1
+        );
+    }
+
+    #[pg_test]
+    fn claim_jobs_sweeps_expired_leases_first() {
+        let id = enqueue("s", "t", 5);
+        let (_, run1) = claim("w1").expect("a job");
+        exec(&format!("UPDATE mcp_jobs.jobs SET lease_expires_at = now() - interval '1 second' WHERE id = '{id}'"));
+        assert_eq!(claim_batch("w2", 10), vec![id.to_string()]);
+        let outcome: String = qa(
+            "SELECT outcome FROM mcp_jobs.job_runs WHERE id = $1",
+            &[run1.into()],
+        );
+        assert_eq!(outcome, "lease_expired");
+    }
+
+    #[pg_test]
+    fn complete_jobs_reports_each_pair() {
+        exec("SET LOCAL mcp_jobs.retry_base_delay = 0");
+        let good = enqueue("good", "t", 9);
+        let (_, good_run) = claim("w").expect("good");
+        let wrong = enqueue("wrong", "t", 8);
+        let (_, wrong_run) = claim("w").expect("wrong");
+        let done = enqueue("done", "t", 7);
+        let (_, done_run) = claim("w").expect("done");
+        exec(&format!(
+            "SELECT mcp_jobs.complete_job('{done}', '{done_run}')"
+        ));
+        let expired = enqueue("expired", "t", 6);
+        let (_, expired_run) = claim("w").expect("expired");
+        exec(&format!("UPDATE mcp_jobs.jobs SET lease_expires_at = now() - interval '1 second' WHERE id = '{expired}'"));
+        let (again, _) = claim("w2").expect("expired job claimed again");
+        assert_eq!(again, expired);
+        let unknown = "00000000-0000-0000-0000-000000000000";
+        // (job, run presented, expected status|completed|reason)
+        let cases = [
+            (good.to_string(), good_run.to_string(), "completed|t"),
+            (
+                wrong.to_string(),
+                done_run.to_string(),
+                "processing|f|stale run",
+            ),
+            (
+                done.to_string(),
+                done_run.to_string(),
+                "completed|f|not processing: completed",
+            ),
+            (unknown.to_string(), good_run.to_string(), "f|not found"),
+            (
+                expired.to_string(),
+                expired_run.to_string(),
+                "processing|f|lease expired",
+            ),
+        ];
+        let jobs: Vec<&str> = cases.iter().map(|c| c.0.as_str()).collect();
+        let runs: Vec<&str> = cases.iter().map(|c| c.1.as_str()).collect();
+        let got: String = q(&format!(
+            "SELECT string_agg(concat_ws(',', job_id, run_id, concat_ws('|', status, completed, reason)), ';' ORDER BY o)
+               FROM mcp_jobs.complete_jobs('{{{}}}', '{{{}}}', ARRAY['{{\"ok\": 1}}', NULL, NULL, NULL, NULL]::jsonb[])
+                    WITH ORDINALITY AS c(job_id, run_id, status, completed, reason, o)",
+            jobs.join(","),
+            runs.join(",")
+        ));
+        let want: Vec<String> = cases
+            .iter()
+            .map(|(j, r, w)| format!("{j},{r},{w}"))
+            .collect();
+        assert_eq!(got, want.join(";"));
+        // only the good job changed: completed with its result, run closed, completed event
+        let row: String = qa(
+            "SELECT concat_ws('|', j.status, j.result::text, j.lease_expires_at IS NULL, r.outcome, r.finished_at = now())
+               FROM mcp_jobs.jobs j JOIN mcp_jobs.job_runs r ON r.id = $2 WHERE j.id = $1",
+            &[good.into(), good_run.into()],
+        );
+        assert_eq!(row, "completed|{\"ok\": 1}|t|completed|t");
+        assert_eq!(events(good), "enqueued,started,completed");
+        assert_eq!(status(wrong), "processing");
+        assert_eq!(events(wrong), "enqueued,started");
+        let still_open: bool = qa(
+            "SELECT outcome IS NULL FROM mcp_jobs.job_runs WHERE id = $1",
+            &[wrong_run.into()],
+        );
+        assert!(still_open, "the wrong job's own run is untouched");
+        assert_eq!(events(done), "enqueued,started,completed");
+        assert_eq!(status(expired), "processing");
+        assert_eq!(
+            qa::<i64>(
+                "SELECT count(*) FROM mcp_jobs.job_runs WHERE job_id = $1 AND outcome = 'completed'",
+                &[wrong.into()]
+            ),
+            0
+        );
+    }
+
+    #[pg_test]
+    fn complete_jobs_without_results_and_empty_batch() {
+        let a = enqueue("s", "t", 5);
+        let b = enqueue("s", "t", 5);
+        let ids = claim_batch("w", 2);
+        assert_eq!(ids.len(), 2);
+        let n: i64 = q(
+            "SELECT count(*) FILTER (WHERE completed) FROM mcp_jobs.complete_jobs(
+                (SELECT array_agg(id ORDER BY id) FROM mcp_jobs.jobs),
+                (SELECT array_agg(current_run_id ORDER BY id) FROM mcp_jobs.jobs))",
+        );
+        assert_eq!(n, 2);
+        assert_eq!(status(a), "completed");
+        assert_eq!(status(b), "completed");
+        assert_eq!(
+            q::<i64>("SELECT count(*) FROM mcp_jobs.jobs WHERE result IS NOT NULL"),
+            0
+        );
+        assert_eq!(
+            q::<i64>("SELECT count(*) FROM mcp_jobs.complete_jobs('{}', '{}')"),
+            0
+        );
+    }
+
     #[pg_test]
     fn fail_retries_with_backoff_then_dead_letters() {
         exec("SET LOCAL mcp_jobs.retry_base_delay = 0");

@@ -99,6 +99,39 @@ CASES = [
     ("claim empty sources", "SELECT * FROM mcp_jobs.claim_next_job('w', '{}')", "22023"),
     ("claim null source in list", "SELECT * FROM mcp_jobs.claim_next_job('w', ARRAY[NULL::text])", "22004"),
     ("claim empty worker id", "SELECT * FROM mcp_jobs.claim_next_job('')", "22023"),
+    # claim_jobs (batch): its own p_limit, and claim_next_job's checks
+    ("claim_jobs limit 0", "SELECT * FROM mcp_jobs.claim_jobs('w', p_limit => 0)", "22023"),
+    ("claim_jobs limit -1", "SELECT * FROM mcp_jobs.claim_jobs('w', p_limit => -1)", "22023"),
+    ("claim_jobs limit 1001", "SELECT * FROM mcp_jobs.claim_jobs('w', p_limit => 1001)", "22023"),
+    ("claim_jobs lease 0", "SELECT * FROM mcp_jobs.claim_jobs('w', p_lease_seconds => 0)", "22023"),
+    ("claim_jobs empty sources", "SELECT * FROM mcp_jobs.claim_jobs('w', '{}')", "22023"),
+    ("claim_jobs null type in list", "SELECT * FROM mcp_jobs.claim_jobs('w', NULL, ARRAY[NULL::text])", "22004"),
+    ("claim_jobs empty worker id", "SELECT * FROM mcp_jobs.claim_jobs('')", "22023"),
+    # complete_jobs (batch): whole-call validation (per-pair problems are rows, not errors)
+    ("complete_jobs null job ids", "SELECT * FROM mcp_jobs.complete_jobs(NULL, ARRAY['{run}']::uuid[])", "22004"),
+    ("complete_jobs null run ids", "SELECT * FROM mcp_jobs.complete_jobs(ARRAY['{processing}']::uuid[], NULL)", "22004"),
+    ("complete_jobs null job id element",
+     "SELECT * FROM mcp_jobs.complete_jobs(ARRAY['{processing}', NULL]::uuid[], ARRAY['{run}', '{run}']::uuid[])",
+     "22004"),
+    ("complete_jobs null run id element",
+     "SELECT * FROM mcp_jobs.complete_jobs(ARRAY['{processing}']::uuid[], ARRAY[NULL]::uuid[])", "22004"),
+    ("complete_jobs lengths differ",
+     "SELECT * FROM mcp_jobs.complete_jobs(ARRAY['{processing}', '{stale_job}']::uuid[], ARRAY['{run}']::uuid[])",
+     "22023"),
+    ("complete_jobs results length differs",
+     "SELECT * FROM mcp_jobs.complete_jobs(ARRAY['{processing}']::uuid[], ARRAY['{run}']::uuid[], "
+     "ARRAY['{}', '{}']::jsonb[])", "22023"),
+    ("complete_jobs duplicate job id",
+     "SELECT * FROM mcp_jobs.complete_jobs(ARRAY['{processing}', '{processing}']::uuid[], "
+     "ARRAY['{run}', '{completed_run}']::uuid[])", "22023"),
+    ("complete_jobs more than 1000",
+     "SELECT * FROM mcp_jobs.complete_jobs((SELECT array_agg(gen_random_uuid()) FROM generate_series(1, 1001)), "
+     "(SELECT array_agg(gen_random_uuid()) FROM generate_series(1, 1001)))", "22023"),
+    ("complete_jobs bad uuid text",
+     "SELECT * FROM mcp_jobs.complete_jobs(ARRAY['not-a-uuid']::uuid[], ARRAY['{run}']::uuid[])", "22P02"),
+    ("complete_jobs result too large",
+     "SET mcp_jobs.max_payload_bytes = 1024; SELECT * FROM mcp_jobs.complete_jobs(ARRAY['{processing}']::uuid[], "
+     "ARRAY['{run}']::uuid[], ARRAY[(" + BIG + ")::jsonb])", "54000"),
     # complete_job
     ("complete unknown job", "SELECT mcp_jobs.complete_job('" + UNKNOWN + "', '{run}')", "P0002"),
     ("complete null job", "SELECT mcp_jobs.complete_job(NULL, '{run}')", "22004"),

@@ -93,3 +93,68 @@ def test_concurrent_enqueues_with_one_idempotency_key_make_one_job(cluster):
         assert conn.execute("SELECT count(*) FROM mcp_jobs.jobs").fetchone()[0] == 1
         assert conn.execute("SELECT count(*) FROM mcp_jobs.job_events").fetchone()[0] == 1
         assert conn.execute("SELECT id FROM mcp_jobs.jobs").fetchone()[0] == ids[0]
+
+
+N_BATCH_JOBS = 5_000
+N_BATCH_WORKERS = 4
+BATCH = 50
+
+
+def test_four_sessions_drain_five_thousand_jobs_in_batches_exactly_once(cluster):
+    """claim_jobs(p_limit => 50) + complete_jobs: every job claimed and completed exactly once."""
+    cluster.psql("DROP DATABASE IF EXISTS conc_batch;")
+    cluster.psql("CREATE DATABASE conc_batch;")
+    cluster.psql("CREATE EXTENSION mcp_jobs;", dbname="conc_batch")
+    with psycopg.connect(cluster.dsn("conc_batch"), autocommit=True) as conn:
+        conn.execute(
+            "SELECT mcp_jobs.enqueue_job('conc', 'work', jsonb_build_object('i', i), (i %% 11)) "
+            "FROM generate_series(1, %s) i", (N_BATCH_JOBS,))
+
+    claimed = [[] for _ in range(N_BATCH_WORKERS)]
+    batches = [0] * N_BATCH_WORKERS
+    errors = []
+
+    def worker(k):
+        try:
+            with psycopg.connect(cluster.dsn("conc_batch"), autocommit=True) as conn:
+                while True:
+                    rows = conn.execute(
+                        "SELECT id, run_id, (payload->>'i')::int FROM mcp_jobs.claim_jobs(%s, p_limit => %s)",
+                        (f"w{k}", BATCH)).fetchall()
+                    if not rows:
+                        return
+                    assert len(rows) <= BATCH
+                    batches[k] += 1
+                    out = conn.execute(
+                        "SELECT job_id, completed, reason FROM mcp_jobs.complete_jobs(%s::uuid[], %s::uuid[], "
+                        "(SELECT array_agg(jsonb_build_object('by', %s)) FROM generate_series(1, %s)))",
+                        ([r[0] for r in rows], [r[1] for r in rows], k, len(rows))).fetchall()
+                    assert [o[0] for o in out] == [r[0] for r in rows], "one outcome per pair, in order"
+                    assert all(o[1] for o in out), [o for o in out if not o[1]]
+                    claimed[k].extend(r[2] for r in rows)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(N_BATCH_WORKERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=600)
+    assert not errors, errors
+    assert not any(t.is_alive() for t in threads), "a worker did not finish"
+
+    seen = [i for part in claimed for i in part]
+    assert len(seen) == N_BATCH_JOBS, f"claimed {len(seen)} times for {N_BATCH_JOBS} jobs"
+    assert sorted(seen) == list(range(1, N_BATCH_JOBS + 1)), "each job claimed exactly once"
+    assert sum(1 for part in claimed if part) >= 2, "the work was shared by several sessions"
+    assert sum(batches) < N_BATCH_JOBS / 10, f"{sum(batches)} batches: claim_jobs took few jobs at a time"
+
+    with psycopg.connect(cluster.dsn("conc_batch"), autocommit=True) as conn:
+        q = lambda sql: conn.execute(sql).fetchone()[0]  # noqa: E731
+        assert q("SELECT count(*) FROM mcp_jobs.jobs WHERE status = 'completed'") == N_BATCH_JOBS
+        assert q("SELECT count(*) FROM mcp_jobs.jobs WHERE attempts <> 1") == 0
+        assert q("SELECT count(*) FROM mcp_jobs.job_runs") == N_BATCH_JOBS
+        assert q("SELECT count(*) FROM mcp_jobs.job_runs WHERE outcome = 'completed'") == N_BATCH_JOBS
+        assert q("SELECT count(*) FROM mcp_jobs.job_events WHERE event_type = 'started'") == N_BATCH_JOBS
+        assert q("SELECT count(*) FROM mcp_jobs.job_events WHERE event_type = 'completed'") == N_BATCH_JOBS
+        assert q("SELECT count(*) FROM mcp_jobs.jobs WHERE worker_id <> 'w' || (result->>'by')") == 0

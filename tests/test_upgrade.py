@@ -89,16 +89,20 @@ def current_version():
 
 @pytest.fixture(scope="module")
 def archived_scripts_installed():
+    """Put the archived scripts into the extension directory, over any file of the same name (an
+    install of an old checkout may have left a different one), and put back what was there."""
     ext_dir = pathlib.Path(_pg("--sharedir")) / "extension"
-    copied = []
+    saved = {}
     for p in ARCHIVE:
         dest = ext_dir / p.name
-        if not dest.exists():
-            shutil.copyfile(p, dest)
-            copied.append(dest)
+        saved[dest] = dest.read_bytes() if dest.exists() else None
+        shutil.copyfile(p, dest)
     yield
-    for dest in copied:
-        dest.unlink(missing_ok=True)
+    for dest, content in saved.items():
+        if content is None:
+            dest.unlink(missing_ok=True)
+        else:
+            dest.write_bytes(content)
 
 
 def test_every_archived_version_has_an_upgrade_path():

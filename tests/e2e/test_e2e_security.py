@@ -11,6 +11,8 @@ NIL = "00000000-0000-7000-8000-000000000000"
 CALLS = {
     "enqueue_job": {"p_source": "intruder", "p_job_type": "t"},
     "claim_next_job": {},
+    "claim_jobs": {"p_limit": 5},
+    "complete_jobs": {"p_job_ids": [NIL], "p_run_ids": [NIL]},
     "complete_job": {"p_job_id": NIL, "p_run_id": NIL},
     "fail_job": {"p_job_id": NIL, "p_run_id": NIL, "p_error": "e"},
     "report_progress": {"p_job_id": NIL, "p_run_id": NIL},

@@ -121,3 +121,31 @@ def test_cancel_list_and_stats(api, source):
     stats = api.ok("get_job_stats", {"p_source": source})
     assert stats["queued"] == 2 and stats["cancelled"] == 1 and stats["total"] == 3
     assert api.ok("get_job_stats")["total"] >= 3  # all sources
+
+
+def test_batch_claim_and_complete(api, source):
+    """claim_jobs and complete_jobs over HTTP: JSON arrays in, one outcome object per pair out."""
+    ids = [_enqueue(api, source, p_priority=p) for p in (1, 9, 5)]
+    jobs = api.ok("claim_jobs", {"p_worker_id": "wb", "p_sources": [source], "p_limit": 2})
+    assert [j["id"] for j in jobs] == [ids[1], ids[2]]  # claim order: priority first
+    assert len({j["run_id"] for j in jobs}) == 2
+    rest = api.ok("claim_jobs", {"p_worker_id": "wb", "p_sources": [source], "p_limit": 10})
+    assert [j["id"] for j in rest] == [ids[0]]
+    assert api.ok("claim_jobs", {"p_sources": [source]}) == []
+
+    unknown = str(uuid.uuid4())
+    out = api.ok("complete_jobs", {"p_job_ids": [jobs[0]["id"], jobs[1]["id"], unknown],
+                                   "p_run_ids": [jobs[0]["run_id"], jobs[1]["run_id"], jobs[0]["run_id"]],
+                                   "p_results": [{"ok": 1}, None, None]})
+    assert [(o["job_id"], o["completed"], o["reason"]) for o in out] == [
+        (jobs[0]["id"], True, None), (jobs[1]["id"], True, None), (unknown, False, "not found")]
+    again = api.ok("complete_jobs", {"p_job_ids": [jobs[0]["id"]], "p_run_ids": [jobs[0]["run_id"]]})
+    assert again == [{"job_id": jobs[0]["id"], "run_id": jobs[0]["run_id"], "status": "completed",
+                      "completed": False, "reason": "not processing: completed"}]
+    assert api.ok("get_job", {"p_job_id": jobs[0]["id"]})["result"] == {"ok": 1}
+
+    # whole-call validation is HTTP 400
+    r = api.rpc("complete_jobs", {"p_job_ids": [rest[0]["id"]], "p_run_ids": []})
+    assert r.status_code == 400 and r.json()["code"] == "22023", r.text
+    r = api.rpc("claim_jobs", {"p_limit": 0})
+    assert r.status_code == 400 and r.json()["code"] == "22023", r.text

@@ -1,0 +1,40 @@
+-- $1 worker_id, $2 sources (NULL = any), $3 job_types (NULL = any), $4 lease seconds, $5 how many.
+-- claim.sql for up to $5 jobs: locks the next due queued jobs in claim order (skipping rows other
+-- workers hold), moves each to processing with its own new run id (the fencing token), and records a
+-- run and a 'started' event for each, all in one statement. Rows come back in claim order.
+WITH next AS (
+    SELECT id
+      FROM mcp_jobs.jobs
+     WHERE status = 'queued'
+       AND run_at <= now()
+       AND ($2::text[] IS NULL OR source = ANY ($2))
+       AND ($3::text[] IS NULL OR job_type = ANY ($3))
+     ORDER BY priority DESC, run_at, id
+     LIMIT $5
+       FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE mcp_jobs.jobs j
+       SET status = 'processing',
+           attempts = j.attempts + 1,
+           worker_id = $1,
+           lease_expires_at = now() + make_interval(secs => $4),
+           current_run_id = mcp_jobs.uuidv7(),
+           started_at = coalesce(j.started_at, now()),
+           updated_at = now()
+      FROM next
+     WHERE j.id = next.id
+    RETURNING j.id, j.current_run_id, j.attempts, j.max_attempts, j.source, j.job_type, j.payload,
+              j.priority, j.run_at, j.created_at, j.lease_expires_at
+), run AS (
+    INSERT INTO mcp_jobs.job_runs (id, job_id, attempt, worker_id, started_at, lease_seconds)
+    SELECT current_run_id, id, attempts, $1, now(), $4 FROM claimed
+), ev AS (
+    INSERT INTO mcp_jobs.job_events (job_id, run_id, event_type, data)
+    SELECT id, current_run_id, 'started', jsonb_build_object('attempt', attempts, 'worker_id', $1)
+      FROM claimed
+     ORDER BY priority DESC, run_at, id
+)
+SELECT id, current_run_id, attempts, max_attempts, source, job_type, payload, priority, run_at,
+       created_at, lease_expires_at
+  FROM claimed
+ ORDER BY priority DESC, run_at, id
