@@ -18,6 +18,9 @@ const CLAIM: Stmt = Stmt {
     write: true,
 };
 
+/// claim.sql with `LIMIT $5`. claim_next_job keeps its own statement with a constant `LIMIT 1`: a
+/// generic plan with a parameter as the limit is costed for 10% of the queued rows, so the plan
+/// cache keeps re-planning that statement, which the single-job hot path need not pay.
 const CLAIM_MANY: Stmt = Stmt {
     sql: include_str!("queries/claim_many.sql"),
     args: &[
