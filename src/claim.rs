@@ -19,8 +19,8 @@ const CLAIM: Stmt = Stmt {
 };
 
 /// claim.sql with `LIMIT $5`. claim_next_job keeps its own statement with a constant `LIMIT 1`: a
-/// generic plan with a parameter as the limit is costed for 10% of the queued rows, so the plan
-/// cache keeps re-planning that statement, which the single-job hot path need not pay.
+/// generic plan with a parameter as the limit is costed for 10% of the rows, so the plan cache may
+/// keep planning that statement on every call, which the single-job hot path should not risk.
 const CLAIM_MANY: Stmt = Stmt {
     sql: include_str!("queries/claim_many.sql"),
     args: &[
