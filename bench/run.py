@@ -13,7 +13,6 @@ BENCHMARKS.md and bench/throughput.png (unless --no-write).
 import argparse
 import json
 import os
-import platform
 import re
 import shutil
 import statistics

@@ -14,6 +14,16 @@ import time
 
 PG_CONFIG = os.environ.get("PG_CONFIG", "/usr/lib/postgresql/15/bin/pg_config")
 
+# Every table of the extension, for tests that check what a call changed.
+TABLES = ("jobs", "job_runs", "job_events", "dead_letter_queue", "metrics")
+
+
+def table_fingerprint(conn):
+    """Row count and a digest of all rows of every mcp_jobs table: equal before and after a call
+    exactly when the call changed nothing."""
+    return {t: conn.execute(f"SELECT count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) "
+                            f"FROM mcp_jobs.{t} x").fetchone() for t in TABLES}
+
 
 def pg_bindir():
     return subprocess.check_output([PG_CONFIG, "--bindir"], text=True).strip()

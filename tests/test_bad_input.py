@@ -7,7 +7,8 @@ fingerprints must be identical, so a failed call provably wrote nothing.
 import psycopg
 import pytest
 
-TABLES = ["jobs", "job_runs", "job_events", "dead_letter_queue", "metrics"]
+from pgharness import table_fingerprint
+
 
 
 @pytest.fixture(scope="module")
@@ -46,15 +47,6 @@ def world(cluster):
     w["conn"] = conn
     yield w
     conn.close()
-
-
-def fingerprint(conn):
-    out = {}
-    for t in TABLES:
-        out[t] = conn.execute(
-            f"SELECT count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) FROM mcp_jobs.{t} x"
-        ).fetchone()
-    return out
 
 
 UNKNOWN = "00000000-0000-0000-0000-000000000000"
@@ -186,7 +178,7 @@ def test_matrix_is_large_enough():
 @pytest.mark.parametrize("name,sql,sqlstate", CASES, ids=[c[0] for c in CASES])
 def test_bad_input(world, name, sql, sqlstate):
     conn = world["conn"]
-    before = fingerprint(conn)
+    before = table_fingerprint(conn)
     for key, value in world.items():
         if key != "conn":
             sql = sql.replace("{" + key + "}", str(value))
@@ -198,7 +190,7 @@ def test_bad_input(world, name, sql, sqlstate):
     if sqlstate not in ("22P02", "22P05", "22003", "22007", "54001"):  # raised by PostgreSQL's input parsing
         assert diag.message_detail, f"{name}: no DETAIL"
         assert diag.message_hint, f"{name}: no HINT"
-    assert fingerprint(conn) == before, f"{name}: a table changed"
+    assert table_fingerprint(conn) == before, f"{name}: a table changed"
 
 
 @pytest.mark.parametrize("text", [

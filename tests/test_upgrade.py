@@ -5,7 +5,6 @@ working, and a schema identical, object by object, to a fresh install of the cur
 Archived full scripts live in sql/archive/ (pgrx installs only the current version's script); the
 test copies them into the extension directory of $PG_CONFIG's PostgreSQL.
 """
-import os
 import pathlib
 import re
 import shutil
@@ -14,12 +13,11 @@ import subprocess
 import psycopg
 import pytest
 
-from pgharness import PG_CONFIG
+from pgharness import PG_CONFIG, TABLES
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 ARCHIVE = sorted((REPO / "sql" / "archive").glob("mcp_jobs--*.sql"))
 VERSIONS = [re.match(r"mcp_jobs--(.+)\.sql", p.name).group(1) for p in ARCHIVE]
-TABLES = ["jobs", "job_runs", "job_events", "dead_letter_queue", "metrics"]
 
 # One canonical line per object of the extension: what a fresh install and an upgraded one must share.
 # ACL entries are sorted: the order of grants is not part of the schema.

@@ -21,7 +21,6 @@ from pgharness import free_port, wait_until
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 POSTGREST_BIN = os.environ.get("POSTGREST_BIN", os.path.join(REPO, ".tools", "postgrest", "package", "postgrest"))
 NGINX_BIN = os.environ.get("NGINX_BIN", shutil.which("nginx") or "/usr/sbin/nginx")
-TABLES = ("jobs", "job_runs", "job_events", "dead_letter_queue", "metrics")
 JWT_SECRET = "mcp-jobs-e2e-secret-0123456789-abcdefghijklmnop"  # >= 32 characters, HS256
 
 # Supabase's API roles (supabase/postgres migrations): the anonymous and signed-in roles have no
@@ -279,5 +278,3 @@ class Api:
         return r.json() if r.content else None
 
 
-def table_counts(conn):
-    return {t: conn.execute(f"SELECT count(*) FROM mcp_jobs.{t}").fetchone()[0] for t in TABLES}

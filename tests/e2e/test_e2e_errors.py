@@ -5,7 +5,8 @@ import uuid
 
 import pytest
 
-from e2e_stack import TABLES, Api, table_counts
+from e2e_stack import Api
+from pgharness import table_fingerprint
 
 SRC = "e2e-errors"
 NIL = "00000000-0000-7000-8000-000000000000"
@@ -40,16 +41,6 @@ def state(stack):
     assert run["id"] == processing
     return {"completed": completed, "completed_run": completed_run, "processing": processing,
             "processing_run": run["run_id"], "resolved_dl": resolved_dl, "source": src}
-
-
-def _snapshot(conn):
-    """Row counts and a digest of every table's content."""
-    digest = {}
-    for t in TABLES:
-        digest[t] = conn.execute(
-            f"SELECT count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) FROM mcp_jobs.{t} x"
-        ).fetchone()
-    return digest
 
 
 E = "enqueue_job"
@@ -116,7 +107,7 @@ TYPE_ERRORS = {"priority not int", "complete bad uuid"}
 
 @pytest.mark.parametrize("name,fn,body,status,code", CASES, ids=[c[0] for c in CASES])
 def test_user_mistake(api, db, state, name, fn, body, status, code):
-    before = _snapshot(db)
+    before = table_fingerprint(db)
     r = api.rpc(fn, data=json.dumps(body(state)))
     assert r.status_code == status, f"{fn}: {r.status_code} {r.text[:2000]}"
     err = r.json()
@@ -127,19 +118,19 @@ def test_user_mistake(api, db, state, name, fn, body, status, code):
     if code.startswith(("22", "PT")) and name not in TYPE_ERRORS:
         # the extension's own errors say what to do (PostgreSQL's input-syntax errors have no hint)
         assert err["hint"] or err["details"], err
-    assert _snapshot(db) == before, "an error changed the tables"
+    assert table_fingerprint(db) == before, "an error changed the tables"
 
 
 def test_get_with_bad_query_parameters(api, db, state):
     """GET of a STABLE function with a bad parameter is a 4xx too."""
-    before = _snapshot(db)
+    before = table_fingerprint(db)
     r = api.get("rpc/get_job", params={"p_job_id": str(uuid.uuid4())})
     assert r.status_code == 404 and r.json()["code"] == "PT404", r.text
     r = api.get("rpc/list_jobs", params={"p_status": "nope"})
     assert r.status_code == 400 and r.json()["code"] == "22023", r.text
     r = api.get("rpc/list_jobs", params={"p_limit": "many"})
     assert 400 <= r.status_code < 500, r.text
-    assert _snapshot(db) == before
+    assert table_fingerprint(db) == before
 
 
 def test_state_was_not_changed_by_errors(api, state):

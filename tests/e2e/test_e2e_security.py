@@ -5,7 +5,8 @@ import uuid
 
 import pytest
 
-from e2e_stack import TABLES, Api, mint_jwt
+from e2e_stack import Api, mint_jwt
+from pgharness import TABLES
 
 NIL = "00000000-0000-7000-8000-000000000000"
 CALLS = {

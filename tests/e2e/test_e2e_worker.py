@@ -1,8 +1,6 @@
 """(e) A worker and an operator over HTTP only (nginx /rest/v1 -> PostgREST -> public wrappers)."""
 import uuid
 
-import pytest
-
 
 def _enqueue(api, source, job_type="work", **extra):
     body = {"p_source": source, "p_job_type": job_type, "p_payload": {"n": 1}}

@@ -9,7 +9,6 @@ import psycopg
 
 from pgharness import Cluster, wait_until
 
-TABLES = ["jobs", "job_runs", "job_events", "dead_letter_queue", "metrics"]
 
 # The facts per job, aggregated once (set-based: linear in the table sizes, usable on 100k jobs).
 _FACTS = """

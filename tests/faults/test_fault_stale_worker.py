@@ -8,7 +8,8 @@ Also: a job whose lease expired but that nobody claimed again can still be compl
 import psycopg
 import pytest
 
-from faultlib import TABLES, check_invariants, connect, new_cluster
+from faultlib import check_invariants, connect, new_cluster
+from pgharness import table_fingerprint
 from pgharness import wait_until
 
 
@@ -20,11 +21,6 @@ def conn():
             yield conn
     finally:
         c.destroy()
-
-
-def fingerprint(conn):
-    return {t: conn.execute(f"SELECT count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) "
-                            f"FROM mcp_jobs.{t} x").fetchone() for t in TABLES}
 
 
 def lease_passed(conn, job_id):
@@ -49,7 +45,7 @@ def test_stale_worker_is_refused_and_new_owner_completes_once(conn):
         "SELECT id, run_id, attempt FROM mcp_jobs.claim_next_job('w2', p_lease_seconds => 300)").fetchone()
     assert (j2, att2) == (job, 2) and run2 != run1
 
-    before = fingerprint(conn)
+    before = table_fingerprint(conn)
     calls = {
         "complete": ("SELECT mcp_jobs.complete_job(%s, %s, '{\"by\": \"w1\"}')", (job, run1)),
         "fail": ("SELECT mcp_jobs.fail_job(%s, %s, 'w1 failed')", (job, run1)),
@@ -62,13 +58,13 @@ def test_stale_worker_is_refused_and_new_owner_completes_once(conn):
         msg = err.diag.message_primary
         assert "is not its current attempt" in msg and str(run1) in msg, (action, msg)
         assert str(run2) in (err.diag.message_detail or ""), (action, err.diag.message_detail)
-        assert fingerprint(conn) == before, f"a refused {action} changed a table"
+        assert table_fingerprint(conn) == before, f"a refused {action} changed a table"
 
     out = conn.execute("SELECT mcp_jobs.complete_job(%s, %s, '{\"by\": \"w2\"}')", (job, run2)).fetchone()[0]
     assert out["status"] == "completed" and out["run_id"] == str(run2) and out["attempt"] == 2
 
     # the new owner's second complete, and the stale worker after the job finished, are refused too
-    after = fingerprint(conn)
+    after = table_fingerprint(conn)
     err = refused(conn, "SELECT mcp_jobs.complete_job(%s, %s)", (job, run2))
     assert err.sqlstate == "55000", str(err)
     assert "it is completed" in err.diag.message_primary
@@ -80,7 +76,7 @@ def test_stale_worker_is_refused_and_new_owner_completes_once(conn):
     assert err.sqlstate == "55000"
     err = refused(conn, "SELECT mcp_jobs.report_progress(%s, %s)", (job, run1))
     assert err.sqlstate == "55000"
-    assert fingerprint(conn) == after
+    assert table_fingerprint(conn) == after
 
     runs = conn.execute("SELECT id, attempt, outcome, worker_id FROM mcp_jobs.job_runs WHERE job_id = %s "
                         "ORDER BY attempt", (job,)).fetchall()
@@ -128,12 +124,12 @@ def _swept_stale_run(conn, max_attempts):
 def test_stale_worker_after_sweep_before_reclaim_is_refused(conn, max_attempts, status):
     job, run = _swept_stale_run(conn, max_attempts)
     assert conn.execute("SELECT status FROM mcp_jobs.jobs WHERE id = %s", (job,)).fetchone()[0] == status
-    before = fingerprint(conn)
+    before = table_fingerprint(conn)
     for sql in ("SELECT mcp_jobs.complete_job(%s, %s)", "SELECT mcp_jobs.fail_job(%s, %s, 'late')",
                 "SELECT mcp_jobs.report_progress(%s, %s)"):
         err = refused(conn, sql, (job, run))
         assert err.sqlstate == "55000", str(err)
-    assert fingerprint(conn) == before
+    assert table_fingerprint(conn) == before
     assert check_invariants(conn) == {}
 
 
