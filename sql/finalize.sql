@@ -85,6 +85,16 @@ COMMENT ON COLUMN mcp_jobs.metrics.updated_at IS 'When the row was last aggregat
 -- ---------------------------------------------------------------------------------------------
 -- Comments: functions
 -- ---------------------------------------------------------------------------------------------
+COMMENT ON FUNCTION mcp_jobs._jobs_row_check(text, text, text, jsonb, integer, integer, integer, text, timestamptz, uuid, timestamptz) IS 'The row rules of mcp_jobs.jobs (constraint jobs_row_check); true, or raises check_violation (23514) naming the broken rule.';
+COMMENT ON FUNCTION mcp_jobs._job_runs_row_check(integer, text, timestamptz) IS 'The row rules of mcp_jobs.job_runs (constraint job_runs_row_check); true, or raises check_violation (23514) naming the broken rule.';
+COMMENT ON FUNCTION mcp_jobs._job_events_row_check(text) IS 'The row rule of mcp_jobs.job_events (constraint job_events_row_check): a known event_type; true, or raises check_violation (23514).';
+COMMENT ON FUNCTION mcp_jobs._delete_job_history() IS 'Trigger jobs_delete_history: deletes the runs and events of deleted jobs (what ON DELETE CASCADE did before 0.3.0).';
+COMMENT ON FUNCTION mcp_jobs._truncate_job_history() IS 'Trigger jobs_truncate_history: TRUNCATE of jobs empties job_runs and job_events too.';
+COMMENT ON TRIGGER jobs_delete_history ON mcp_jobs.jobs IS 'A deleted job takes its runs and events with it.';
+COMMENT ON TRIGGER jobs_truncate_history ON mcp_jobs.jobs IS 'TRUNCATE of jobs also empties job_runs and job_events.';
+COMMENT ON CONSTRAINT jobs_row_check ON mcp_jobs.jobs IS 'Status, names, payload, priority, attempts and the state invariants (lease, run, finished_at); see mcp_jobs._jobs_row_check.';
+COMMENT ON CONSTRAINT job_runs_row_check ON mcp_jobs.job_runs IS 'Attempt, outcome, and a run is open (no outcome, no finished_at) or closed (both); see mcp_jobs._job_runs_row_check.';
+COMMENT ON CONSTRAINT job_events_row_check ON mcp_jobs.job_events IS 'A known event_type; see mcp_jobs._job_events_row_check.';
 COMMENT ON FUNCTION mcp_jobs.uuidv7() IS 'A new time-ordered UUIDv7 (RFC 9562), generated natively.';
 COMMENT ON FUNCTION mcp_jobs.uuidv7_time(uuid) IS 'The creation time encoded in a UUIDv7.';
 COMMENT ON FUNCTION mcp_jobs.retry_delay(integer) IS 'Backoff before retrying failed attempt n: min(retry_max_delay, retry_base_delay * 2^(n-1)) * (0.5 + 0.5 * random()).';
@@ -118,12 +128,19 @@ COMMENT ON FUNCTION mcp_jobs.alerts() IS 'The seed''s alert thresholds per sourc
 COMMENT ON FUNCTION mcp_jobs.run_maintenance() IS 'Requeue or dead-letter jobs whose lease expired, aggregate the metrics of the previous and current hour, and prune finished jobs (with their runs and events) older than mcp_jobs.retention, in bounded batches; never jobs with an unresolved dead letter, dead letters or metrics. Returns a JSON report. Run by the background worker when the library is preloaded, else schedule it (pg_cron).';
 
 -- ---------------------------------------------------------------------------------------------
--- Privileges: nothing is open to PUBLIC but the id helpers. The extension owner (a superuser)
+-- Privileges: nothing is open to PUBLIC but the id helpers and the row checks. The extension owner (a superuser)
 -- can do everything; other roles get what the operator grants (README: "Grants"), and Supabase's
 -- service_role is granted the queue when it exists.
 -- ---------------------------------------------------------------------------------------------
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA mcp_jobs FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION mcp_jobs.uuidv7(), mcp_jobs.uuidv7_time(uuid) TO PUBLIC;
+-- The row checks run as whoever writes a row (a CHECK constraint calls its function with the
+-- writer's rights); they only validate their arguments.
+GRANT EXECUTE ON FUNCTION
+    mcp_jobs._jobs_row_check(text, text, text, jsonb, integer, integer, integer, text, timestamptz, uuid, timestamptz),
+    mcp_jobs._job_runs_row_check(integer, text, timestamptz),
+    mcp_jobs._job_events_row_check(text)
+    TO PUBLIC;
 
 ALTER TABLE mcp_jobs.jobs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE mcp_jobs.job_runs ENABLE ROW LEVEL SECURITY;
@@ -148,7 +165,8 @@ BEGIN
           AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass
           AND d.deptype = 'e'
           AND a.grantee <> p.proowner
-          AND p.proname NOT IN ('uuidv7', 'uuidv7_time')
+          AND p.proname NOT IN ('uuidv7', 'uuidv7_time',
+                                '_jobs_row_check', '_job_runs_row_check', '_job_events_row_check')
     LOOP
         IF r.grantee = 0 THEN
             EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', r.fn);

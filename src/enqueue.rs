@@ -22,6 +22,13 @@ const ENQUEUE: Stmt = Stmt {
     write: true,
 };
 
+/// ENQUEUE without ON CONFLICT, for jobs without an idempotency key (the same arguments).
+const ENQUEUE_PLAIN: Stmt = Stmt {
+    sql: include_str!("queries/enqueue_plain.sql"),
+    args: ENQUEUE.args,
+    write: true,
+};
+
 const EXISTING: Stmt = Stmt {
     sql: "SELECT id FROM mcp_jobs.jobs WHERE source = $1 AND idempotency_key = $2",
     args: &[pg_sys::TEXTOID, pg_sys::TEXTOID],
@@ -206,6 +213,12 @@ fn enqueue(
             max_attempts.into(),
             idempotency_key.into(),
         ];
+        if idempotency_key.is_none() {
+            return first(run(client, &ENQUEUE_PLAIN, &args)?, 1)?.ok_or(JobError::Internal {
+                context: "enqueue_job",
+                error: "the insert returned no row".into(),
+            });
+        }
         // An idempotent retry whose original was deleted in between finds neither row: try twice.
         for _ in 0..2 {
             let inserted: Option<pgrx::Uuid> = first(run(client, &ENQUEUE, &args)?, 1)?;

@@ -6,6 +6,7 @@ use pgrx::prelude::*;
 ::pgrx::pg_module_magic!(name, version);
 
 mod api;
+mod checks;
 mod claim;
 mod config;
 mod dead_letter;

@@ -125,3 +125,82 @@ unsafe impl UnboxDatum for RawJsonb {
             .expect("a non-NULL jsonb array element")
     }
 }
+
+/// The JSON type of a jsonb value's root, read from the first four bytes of its data: only that
+/// slice is detoasted, so checking the type of a large stored payload does not fetch all of it.
+#[derive(Clone, Copy, Debug)]
+pub struct JsonbKind(u32);
+
+impl JsonbKind {
+    const JB_FSCALAR: u32 = 0x1000_0000;
+    const JB_FOBJECT: u32 = 0x2000_0000;
+    const JB_FARRAY: u32 = 0x4000_0000;
+
+    pub fn is_object(self) -> bool {
+        self.0 & Self::JB_FOBJECT != 0
+    }
+
+    /// "object", "array" or "scalar" (a raw scalar is stored as a one-element array with JB_FSCALAR).
+    pub fn name(self) -> &'static str {
+        if self.is_object() {
+            "object"
+        } else if self.0 & Self::JB_FSCALAR != 0 {
+            "scalar"
+        } else if self.0 & Self::JB_FARRAY != 0 {
+            "array"
+        } else {
+            "value of unknown kind"
+        }
+    }
+}
+
+impl FromDatum for JsonbKind {
+    unsafe fn from_polymorphic_datum(
+        datum: pg_sys::Datum,
+        is_null: bool,
+        _typoid: pg_sys::Oid,
+    ) -> Option<Self> {
+        if is_null {
+            return None;
+        }
+        // SAFETY: the datum is a jsonb varlena. pg_detoast_datum_slice returns a palloc'd copy
+        // with a 4-byte header holding at most the first 4 data bytes (the root container header).
+        unsafe {
+            let slice =
+                pg_sys::pg_detoast_datum_slice(datum.cast_mut_ptr::<pg_sys::varlena>(), 0, 4);
+            let len = pgrx::varsize_any(slice);
+            let header = if len >= pg_sys::VARHDRSZ + 4 {
+                let p = (slice as *const u8).add(pg_sys::VARHDRSZ);
+                u32::from_ne_bytes([*p, *p.add(1), *p.add(2), *p.add(3)])
+            } else {
+                0
+            };
+            pg_sys::pfree(slice.cast());
+            Some(JsonbKind(header))
+        }
+    }
+}
+
+unsafe impl SqlTranslatable for JsonbKind {
+    const TYPE_IDENT: &'static str = concat!(module_path!(), "::JsonbKind");
+    const TYPE_ORIGIN: pgrx::pgrx_sql_entity_graph::metadata::TypeOrigin =
+        pgrx::pgrx_sql_entity_graph::metadata::TypeOrigin::External;
+    const ARGUMENT_SQL: Result<SqlMappingRef, ArgumentError> = Ok(SqlMappingRef::literal("jsonb"));
+    const RETURN_SQL: Result<ReturnsRef, ReturnsError> =
+        Ok(ReturnsRef::One(SqlMappingRef::literal("jsonb")));
+}
+
+// SAFETY: the argument is unboxed with FromDatum, which only reads a slice of the jsonb datum.
+unsafe impl<'fcx> ArgAbi<'fcx> for JsonbKind {
+    unsafe fn unbox_arg_unchecked(arg: Arg<'_, 'fcx>) -> Self {
+        let index = arg.index();
+        // SAFETY: the caller (pgrx's generated wrapper) guarantees the argument is a jsonb datum.
+        unsafe { arg.unbox_arg_using_from_datum() }
+            .unwrap_or_else(|| panic!("argument {index} must not be null"))
+    }
+
+    unsafe fn unbox_nullable_arg(arg: Arg<'_, 'fcx>) -> Nullable<Self> {
+        // SAFETY: as above.
+        unsafe { arg.unbox_arg_using_from_datum() }.into()
+    }
+}

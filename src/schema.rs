@@ -6,7 +6,12 @@ use pgrx::prelude::*;
 extension_sql_file!(
     "../sql/schema.sql",
     name = "schema",
-    requires = [mcp_jobs::uuid7::uuidv7_sql]
+    requires = [
+        mcp_jobs::uuid7::uuidv7_sql,
+        mcp_jobs::checks::jobs_row_check,
+        mcp_jobs::checks::job_runs_row_check,
+        mcp_jobs::checks::job_events_row_check,
+    ]
 );
 extension_sql_file!(
     "../sql/public_api.sql",

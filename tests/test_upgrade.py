@@ -120,7 +120,8 @@ def test_every_archived_version_has_an_upgrade_path():
 
 
 def populate(conn):
-    """Jobs in every state through the old version's API; returns ids worth checking afterwards."""
+    """Jobs in every state through the old version's SQL API, run by the current library (the state
+    between installing new files and ALTER EXTENSION UPDATE); returns ids worth checking afterwards."""
     one = lambda sql, *a: conn.execute(sql, a).fetchone()  # noqa: E731
     conn.execute("SET mcp_jobs.retry_base_delay = 0")
     ids = {}

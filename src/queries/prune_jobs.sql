@@ -1,6 +1,6 @@
 -- $1 cutoff (finished before), $2 batch size.
 -- Deletes up to $2 finished jobs (completed, failed, cancelled) that finished before $1, oldest
--- first; their runs and events go with them (ON DELETE CASCADE). A job with an unresolved dead
+-- first; their runs and events go with them (trigger jobs_delete_history). A job with an unresolved dead
 -- letter is kept (requeue_dead_letter needs it); dead letters and metrics are never deleted.
 -- Rows another session holds are skipped.
 WITH victims AS (

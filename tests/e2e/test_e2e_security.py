@@ -102,7 +102,8 @@ def test_catalog_privileges(db):
                  FROM pg_depend d JOIN pg_proc p ON p.oid = d.objid
                 WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'mcp_jobs')
                   AND d.classid = 'pg_proc'::regclass AND d.deptype = 'e'
-                  AND p.proname NOT IN ('uuidv7', 'uuidv7_time', 'grant_access', 'revoke_access')""",
+                  AND p.proname NOT IN ('uuidv7', 'uuidv7_time', 'grant_access', 'revoke_access',
+                                        '_jobs_row_check', '_job_runs_row_check', '_job_events_row_check')""",
             (role,)).fetchall()
         assert len(rows) >= 2 * len(WRAPPERS)
         assert all(ok == expected for _, ok in rows), (role, [f for f, ok in rows if ok != expected])
@@ -113,6 +114,13 @@ def test_catalog_privileges(db):
     for role in ("anon", "authenticated", "service_role"):
         assert not db.execute("SELECT has_function_privilege(%s, 'mcp_jobs.grant_access(regrole)', 'EXECUTE')",
                               (role,)).fetchone()[0]
+    # the row checks are executable by everyone (a CHECK constraint calls its function with the
+    # writer's rights) and can do nothing but validate their arguments: immutable, not SECURITY DEFINER
+    rows = db.execute("""SELECT proname, provolatile, prosecdef, has_function_privilege('anon', oid, 'EXECUTE')
+                           FROM pg_proc WHERE pronamespace = 'mcp_jobs'::regnamespace AND proname LIKE '%_row_check'
+                          ORDER BY 1""").fetchall()
+    assert [r[0] for r in rows] == ["_job_events_row_check", "_job_runs_row_check", "_jobs_row_check"]
+    assert all(r[1:] == ("i", False, True) for r in rows), rows
 
     rows = db.execute(
         """SELECT p.oid::regprocedure::text, p.prosecdef, p.proconfig, n.nspname

@@ -1,0 +1,164 @@
+-- mcp_jobs 0.2.0 -> 0.3.0: the same rules and history for less work per job (bench/ANALYSIS.md).
+--
+-- Upgrade scripts only add or alter objects; they never drop and recreate a table (data is kept).
+-- No row is rewritten: the constraints are replaced by equivalent ones (checked against every
+-- existing row), the foreign keys by triggers that delete a job's history with it, and the small
+-- lease index is rebuilt with a predicate only the lease sweep can use. tests/test_upgrade.py installs 0.1.0 and 0.2.0 with data in
+-- every state, upgrades, checks every row and the API, and compares the schema object by object
+-- with a fresh install.
+\echo Use "ALTER EXTENSION mcp_jobs UPDATE TO '0.3.0'" to load this file. \quit
+
+-- ---------------------------------------------------------------------------------------------
+-- Row rules as one function call per table (PostgreSQL 15 recompiles CHECK expressions for every
+-- statement; the SQL expressions were 18 % of the backend CPU of a job's lifecycle)
+-- ---------------------------------------------------------------------------------------------
+CREATE FUNCTION mcp_jobs."_jobs_row_check"(
+	"status" TEXT, /* Option < & str > */
+	"source" TEXT, /* Option < & str > */
+	"job_type" TEXT, /* Option < & str > */
+	"payload" jsonb, /* Option < JsonbKind > */
+	"priority" INT, /* Option < i32 > */
+	"attempts" INT, /* Option < i32 > */
+	"max_attempts" INT, /* Option < i32 > */
+	"idempotency_key" TEXT, /* Option < & str > */
+	"lease_expires_at" timestamp with time zone, /* Option < TimestampWithTimeZone > */
+	"current_run_id" uuid, /* Option < pgrx :: Uuid > */
+	"finished_at" timestamp with time zone /* Option < TimestampWithTimeZone > */
+) RETURNS bool /* bool */
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'jobs_row_check_wrapper';
+
+CREATE FUNCTION mcp_jobs."_job_runs_row_check"(
+	"attempt" INT, /* Option < i32 > */
+	"outcome" TEXT, /* Option < & str > */
+	"finished_at" timestamp with time zone /* Option < TimestampWithTimeZone > */
+) RETURNS bool /* bool */
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'job_runs_row_check_wrapper';
+
+CREATE FUNCTION mcp_jobs."_job_events_row_check"(
+	"event_type" TEXT /* Option < & str > */
+) RETURNS bool /* bool */
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'job_events_row_check_wrapper';
+
+ALTER TABLE mcp_jobs.jobs
+    DROP CONSTRAINT jobs_status_check,
+    DROP CONSTRAINT jobs_source_check,
+    DROP CONSTRAINT jobs_job_type_check,
+    DROP CONSTRAINT jobs_payload_check,
+    DROP CONSTRAINT jobs_priority_check,
+    DROP CONSTRAINT jobs_attempts_check,
+    DROP CONSTRAINT jobs_max_attempts_check,
+    DROP CONSTRAINT jobs_idempotency_key_check,
+    DROP CONSTRAINT jobs_lease_check,
+    DROP CONSTRAINT jobs_processing_run_check,
+    DROP CONSTRAINT jobs_finished_check,
+    ADD CONSTRAINT jobs_row_check CHECK (mcp_jobs._jobs_row_check(
+        status, source, job_type, payload, priority, attempts, max_attempts, idempotency_key,
+        lease_expires_at, current_run_id, finished_at));
+
+ALTER TABLE mcp_jobs.job_runs
+    DROP CONSTRAINT job_runs_outcome_check,
+    DROP CONSTRAINT job_runs_closed_check,
+    DROP CONSTRAINT job_runs_attempt_check,
+    DROP CONSTRAINT job_runs_job_id_fkey,
+    ADD CONSTRAINT job_runs_row_check CHECK (mcp_jobs._job_runs_row_check(attempt, outcome, finished_at));
+
+ALTER TABLE mcp_jobs.job_events
+    DROP CONSTRAINT job_events_type_check,
+    DROP CONSTRAINT job_events_job_id_fkey,
+    ADD CONSTRAINT job_events_row_check CHECK (mcp_jobs._job_events_row_check(event_type));
+
+-- ---------------------------------------------------------------------------------------------
+-- The lease index is defined by the lease, so that complete_job & co. (WHERE id = $1 AND status =
+-- 'processing') can only use the primary key, never a scan of every in-flight job. It holds only
+-- the in-flight jobs, so rebuilding it is quick.
+-- ---------------------------------------------------------------------------------------------
+DROP INDEX mcp_jobs.jobs_lease_idx;
+CREATE INDEX jobs_lease_idx ON mcp_jobs.jobs (lease_expires_at) WHERE lease_expires_at IS NOT NULL;
+
+-- queue_depth reads the in-flight jobs on that index (same columns, comments kept)
+CREATE OR REPLACE VIEW mcp_jobs.queue_depth WITH (security_invoker = true) AS
+SELECT source,
+       job_type,
+       count(*) FILTER (WHERE status = 'queued')                   AS queued,
+       count(*) FILTER (WHERE status = 'processing')               AS processing,
+       count(*) FILTER (WHERE status = 'queued' AND run_at <= now()) AS due_now,
+       min(created_at) FILTER (WHERE status = 'queued')            AS oldest_queued_at,
+       now() - min(created_at) FILTER (WHERE status = 'queued')    AS oldest_queued_age
+  FROM (SELECT source, job_type, status, run_at, created_at
+          FROM mcp_jobs.jobs
+         WHERE status = 'queued'
+        UNION ALL
+        SELECT source, job_type, status, run_at, created_at
+          FROM mcp_jobs.jobs
+         WHERE status = 'processing' AND lease_expires_at IS NOT NULL) q  -- the same rows (jobs_row_check), on jobs_lease_idx
+ GROUP BY source, job_type;
+
+-- ---------------------------------------------------------------------------------------------
+-- A job's runs and events go with it: statement triggers instead of ON DELETE CASCADE
+-- ---------------------------------------------------------------------------------------------
+CREATE FUNCTION mcp_jobs._delete_job_history() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    DELETE FROM mcp_jobs.job_events e USING deleted_jobs d WHERE e.job_id = d.id;
+    DELETE FROM mcp_jobs.job_runs r USING deleted_jobs d WHERE r.job_id = d.id;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER jobs_delete_history
+    AFTER DELETE ON mcp_jobs.jobs REFERENCING OLD TABLE AS deleted_jobs
+    FOR EACH STATEMENT EXECUTE FUNCTION mcp_jobs._delete_job_history();
+
+CREATE FUNCTION mcp_jobs._truncate_job_history() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    TRUNCATE mcp_jobs.job_events, mcp_jobs.job_runs;
+    RETURN NULL;
+EXCEPTION WHEN object_in_use THEN
+    -- TRUNCATE jobs, job_runs, job_events in one statement: the two are open in it (and already
+    -- empty by the time this AFTER trigger runs), so TRUNCATE refuses; DELETE has nothing to do.
+    DELETE FROM mcp_jobs.job_events;
+    DELETE FROM mcp_jobs.job_runs;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER jobs_truncate_history
+    AFTER TRUNCATE ON mcp_jobs.jobs
+    FOR EACH STATEMENT EXECUTE FUNCTION mcp_jobs._truncate_job_history();
+
+-- ---------------------------------------------------------------------------------------------
+-- Comments and privileges as a fresh install has them
+-- ---------------------------------------------------------------------------------------------
+COMMENT ON FUNCTION mcp_jobs._jobs_row_check(text, text, text, jsonb, integer, integer, integer, text, timestamptz, uuid, timestamptz) IS 'The row rules of mcp_jobs.jobs (constraint jobs_row_check); true, or raises check_violation (23514) naming the broken rule.';
+COMMENT ON FUNCTION mcp_jobs._job_runs_row_check(integer, text, timestamptz) IS 'The row rules of mcp_jobs.job_runs (constraint job_runs_row_check); true, or raises check_violation (23514) naming the broken rule.';
+COMMENT ON FUNCTION mcp_jobs._job_events_row_check(text) IS 'The row rule of mcp_jobs.job_events (constraint job_events_row_check): a known event_type; true, or raises check_violation (23514).';
+COMMENT ON FUNCTION mcp_jobs._delete_job_history() IS 'Trigger jobs_delete_history: deletes the runs and events of deleted jobs (what ON DELETE CASCADE did before 0.3.0).';
+COMMENT ON FUNCTION mcp_jobs._truncate_job_history() IS 'Trigger jobs_truncate_history: TRUNCATE of jobs empties job_runs and job_events too.';
+COMMENT ON TRIGGER jobs_delete_history ON mcp_jobs.jobs IS 'A deleted job takes its runs and events with it.';
+COMMENT ON TRIGGER jobs_truncate_history ON mcp_jobs.jobs IS 'TRUNCATE of jobs also empties job_runs and job_events.';
+COMMENT ON CONSTRAINT jobs_row_check ON mcp_jobs.jobs IS 'Status, names, payload, priority, attempts and the state invariants (lease, run, finished_at); see mcp_jobs._jobs_row_check.';
+COMMENT ON CONSTRAINT job_runs_row_check ON mcp_jobs.job_runs IS 'Attempt, outcome, and a run is open (no outcome, no finished_at) or closed (both); see mcp_jobs._job_runs_row_check.';
+COMMENT ON CONSTRAINT job_events_row_check ON mcp_jobs.job_events IS 'A known event_type; see mcp_jobs._job_events_row_check.';
+
+REVOKE ALL ON FUNCTION mcp_jobs._delete_job_history(), mcp_jobs._truncate_job_history() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    mcp_jobs._jobs_row_check(text, text, text, jsonb, integer, integer, integer, text, timestamptz, uuid, timestamptz),
+    mcp_jobs._job_runs_row_check(integer, text, timestamptz),
+    mcp_jobs._job_events_row_check(text)
+    TO PUBLIC;
+
+-- service_role (Supabase) gets the new functions as at a fresh install (grant_access is idempotent)
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'service_role') THEN
+        PERFORM mcp_jobs.grant_access('service_role'::pg_catalog.regrole);
+    END IF;
+END;
+$$;
