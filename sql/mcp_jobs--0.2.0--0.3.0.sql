@@ -2,8 +2,7 @@
 --
 -- Upgrade scripts only add or alter objects; they never drop and recreate a table (data is kept).
 -- No row is rewritten: the constraints are replaced by equivalent ones (checked against every
--- existing row), the foreign keys by triggers that delete a job's history with it, and the small
--- lease index is rebuilt with a predicate only the lease sweep can use. tests/test_upgrade.py installs 0.1.0 and 0.2.0 with data in
+-- existing row) and the foreign keys by triggers that delete a job's history with it. tests/test_upgrade.py installs 0.1.0 and 0.2.0 with data in
 -- every state, upgrades, checks every row and the API, and compares the schema object by object
 -- with a fresh install.
 \echo Use "ALTER EXTENSION mcp_jobs UPDATE TO '0.3.0'" to load this file. \quit
@@ -72,32 +71,6 @@ ALTER TABLE mcp_jobs.job_events
     DROP CONSTRAINT job_events_type_check,
     DROP CONSTRAINT job_events_job_id_fkey,
     ADD CONSTRAINT job_events_row_check CHECK (mcp_jobs._job_events_row_check(event_type));
-
--- ---------------------------------------------------------------------------------------------
--- The lease index is defined by the lease, so that complete_job & co. (WHERE id = $1 AND status =
--- 'processing') can only use the primary key, never a scan of every in-flight job. It holds only
--- the in-flight jobs, so rebuilding it is quick.
--- ---------------------------------------------------------------------------------------------
-DROP INDEX mcp_jobs.jobs_lease_idx;
-CREATE INDEX jobs_lease_idx ON mcp_jobs.jobs (lease_expires_at) WHERE lease_expires_at IS NOT NULL;
-
--- queue_depth reads the in-flight jobs on that index (same columns, comments kept)
-CREATE OR REPLACE VIEW mcp_jobs.queue_depth WITH (security_invoker = true) AS
-SELECT source,
-       job_type,
-       count(*) FILTER (WHERE status = 'queued')                   AS queued,
-       count(*) FILTER (WHERE status = 'processing')               AS processing,
-       count(*) FILTER (WHERE status = 'queued' AND run_at <= now()) AS due_now,
-       min(created_at) FILTER (WHERE status = 'queued')            AS oldest_queued_at,
-       now() - min(created_at) FILTER (WHERE status = 'queued')    AS oldest_queued_age
-  FROM (SELECT source, job_type, status, run_at, created_at
-          FROM mcp_jobs.jobs
-         WHERE status = 'queued'
-        UNION ALL
-        SELECT source, job_type, status, run_at, created_at
-          FROM mcp_jobs.jobs
-         WHERE status = 'processing' AND lease_expires_at IS NOT NULL) q  -- the same rows (jobs_row_check), on jobs_lease_idx
- GROUP BY source, job_type;
 
 -- ---------------------------------------------------------------------------------------------
 -- A job's runs and events go with it: statement triggers instead of ON DELETE CASCADE

@@ -20,5 +20,5 @@ SELECT source,
         UNION ALL
         SELECT source, job_type, status, run_at, created_at
           FROM mcp_jobs.jobs
-         WHERE status = 'processing' AND lease_expires_at IS NOT NULL) q  -- the same rows (jobs_row_check), on jobs_lease_idx
+         WHERE status = 'processing') q
  GROUP BY source, job_type;

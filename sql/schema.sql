@@ -51,13 +51,13 @@ CREATE TABLE mcp_jobs.jobs (
 -- stays small however much history the table keeps.
 CREATE INDEX jobs_claim_idx ON mcp_jobs.jobs (priority DESC, run_at, id) WHERE status = 'queued';
 
--- The lease sweep: processing jobs whose lease expired, oldest expiry first. Partial: only in-flight
--- jobs (a job has a lease exactly while it is processing, jobs_row_check). The predicate is on the
--- lease, not on status = 'processing': with that predicate the planner could serve complete_job's
--- `WHERE id = $1 AND status = 'processing'` by scanning this whole index and filtering on id, which
--- it did (a full scan of every in-flight job and every dead entry per completion, 0.36 ms per call in
--- a 30 000-job drain, 103 buffers, bench/ANALYSIS.md); now only the primary key can serve it.
-CREATE INDEX jobs_lease_idx ON mcp_jobs.jobs (lease_expires_at) WHERE lease_expires_at IS NOT NULL;
+-- The lease sweep: processing jobs whose lease expired, oldest expiry first. Partial: only in-flight jobs.
+-- Statements that look up one in-flight job by id (complete, fail, progress) compare status with
+-- COLLATE "C", which this predicate does not imply: the planner then cannot serve them with a scan
+-- of this whole index filtered on id, which it did when statistics showed few in-flight jobs (a
+-- visit of every in-flight job and dead entry per completion: 0.36 ms and 103 buffers per call in a
+-- 30 000-job drain, bench/ANALYSIS.md); only the primary key can.
+CREATE INDEX jobs_lease_idx ON mcp_jobs.jobs (lease_expires_at) WHERE status = 'processing';
 
 -- Idempotent enqueue: one job per (source, idempotency key); the key is optional.
 CREATE UNIQUE INDEX jobs_idempotency_idx ON mcp_jobs.jobs (source, idempotency_key)

@@ -10,8 +10,7 @@ WITH depth AS (
     SELECT source, count(*)::float8 AS value
       FROM (SELECT source FROM mcp_jobs.jobs WHERE status = 'queued'
             UNION ALL
-            -- lease_expires_at IS NOT NULL: the same rows (jobs_row_check), read on jobs_lease_idx
-            SELECT source FROM mcp_jobs.jobs WHERE status = 'processing' AND lease_expires_at IS NOT NULL) q
+            SELECT source FROM mcp_jobs.jobs WHERE status = 'processing') q
      GROUP BY source
 ), dlq AS (
     SELECT source, count(*)::float8 AS value

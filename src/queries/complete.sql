@@ -4,7 +4,7 @@ WITH upd AS (
        SET status = 'completed', result = $3, finished_at = now(), updated_at = now(),
            lease_expires_at = NULL
      WHERE id = $1
-       AND status = 'processing'
+       AND status = 'processing' COLLATE "C"  -- not jobs_lease_idx's predicate: the primary key serves this
        AND current_run_id = $2
     RETURNING id, current_run_id, attempts, finished_at
 ), run AS (

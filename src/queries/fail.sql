@@ -11,7 +11,7 @@ WITH upd AS (
            last_error = $3,
            updated_at = now()
      WHERE j.id = $1
-       AND j.status = 'processing'
+       AND j.status = 'processing' COLLATE "C"  -- not jobs_lease_idx's predicate (schema.sql)
        AND j.current_run_id = $2
     RETURNING j.id, j.current_run_id, j.status, j.attempts, j.max_attempts, j.run_at, j.source,
               j.job_type, j.payload

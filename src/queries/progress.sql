@@ -6,7 +6,7 @@ WITH upd AS (
            updated_at = now()
       FROM mcp_jobs.job_runs r
      WHERE j.id = $1
-       AND j.status = 'processing'
+       AND j.status = 'processing' COLLATE "C"  -- not jobs_lease_idx's predicate (schema.sql)
        AND j.current_run_id = $2
        AND r.id = $2
     RETURNING j.id, j.lease_expires_at, r.attempt
