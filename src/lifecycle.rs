@@ -24,6 +24,12 @@ const COMPLETE_MANY: Stmt = Stmt {
     write: true,
 };
 
+const COMPLETE_MANY_REASONS: Stmt = Stmt {
+    sql: include_str!("queries/complete_many_reasons.sql"),
+    args: &[pg_sys::UUIDARRAYOID, pg_sys::UUIDARRAYOID],
+    write: false,
+};
+
 const FAIL: Stmt = Stmt {
     sql: include_str!("queries/fail.sql"),
     args: &[
@@ -268,27 +274,66 @@ fn complete_many(
         return Ok(Vec::new());
     }
     Spi::connect_mut(|client| {
+        let n = job_ids.len();
+        let mut done = vec![false; n];
         let t = run(
             client,
             &COMPLETE_MANY,
-            &[job_ids.into(), run_ids.into(), results.into()],
+            &[
+                job_ids.clone().into(),
+                run_ids.clone().into(),
+                results.into(),
+            ],
         )?;
-        let missing = || JobError::Internal {
-            context: "complete_jobs",
-            error: "NULL in an outcome row".into(),
-        };
-        let mut rows = Vec::with_capacity(t.len());
         for r in t {
-            rows.push((
-                r.get(1)?.ok_or_else(missing)?,
-                r.get(2)?.ok_or_else(missing)?,
-                r.get(3)?,
-                r.get(4)?.ok_or_else(missing)?,
-                r.get(5)?,
-            ));
+            let ord: i64 = r.get(1)?.ok_or_else(|| missing("a position"))?;
+            match usize::try_from(ord)
+                .ok()
+                .and_then(|o| done.get_mut(o.wrapping_sub(1)))
+            {
+                Some(d) => *d = true,
+                None => return Err(missing("a position in range")),
+            }
         }
-        Ok(rows)
+        let mut why: Vec<(Option<String>, Option<String>)> = vec![(None, None); n];
+        let rest: Vec<usize> = (0..n).filter(|&i| !done[i]).collect();
+        if !rest.is_empty() {
+            let rest_jobs: Vec<pgrx::Uuid> = rest.iter().map(|&i| job_ids[i]).collect();
+            let rest_runs: Vec<pgrx::Uuid> = rest.iter().map(|&i| run_ids[i]).collect();
+            let t = read(
+                client,
+                &COMPLETE_MANY_REASONS,
+                &[rest_jobs.into(), rest_runs.into()],
+            )?;
+            for r in t {
+                let ord: i64 = r.get(1)?.ok_or_else(|| missing("a position"))?;
+                let slot = usize::try_from(ord)
+                    .ok()
+                    .and_then(|o| rest.get(o.wrapping_sub(1)))
+                    .ok_or_else(|| missing("a position in range"))?;
+                why[*slot] = (r.get(2)?, r.get(3)?);
+            }
+        }
+        Ok(job_ids
+            .into_iter()
+            .zip(run_ids)
+            .zip(done.into_iter().zip(why))
+            .map(|((job, run), (ok, (status, reason)))| {
+                if ok {
+                    (job, run, Some("completed".to_string()), true, None)
+                } else {
+                    (job, run, status, false, reason)
+                }
+            })
+            .collect())
     })
+}
+
+fn missing(what: &str) -> JobError {
+    JobError::Internal {
+        context: "complete_jobs",
+        error: format!("the statement did not return {what}"),
+    }
 }
 
 /// Complete many processing jobs at once, each only by its current run. One row per (job, run)

@@ -1049,4 +1049,28 @@ mod tests {
             exec(&format!("DEALLOCATE pk_{name}"));
         }
     }
+
+    /// A full batch of 1000 pairs with every tenth run id wrong: the outcome rows come back in input
+    /// order, the right pairs completed with one event each, the others explained.
+    #[pg_test]
+    fn complete_jobs_full_batch_mixed() {
+        exec("SELECT count(mcp_jobs.enqueue_job('s', 't')) FROM generate_series(1, 1000)");
+        let summary: String = q("WITH c AS (SELECT array_agg(id ORDER BY id) AS j,
+                                         array_agg(CASE WHEN rn % 10 = 0 THEN mcp_jobs.uuidv7() ELSE run_id END ORDER BY id) AS r
+                                    FROM (SELECT id, run_id, row_number() OVER (ORDER BY id) AS rn
+                                            FROM mcp_jobs.claim_jobs('w', p_limit => 1000)) x),
+                                  o AS (SELECT row_number() OVER () AS pos, x.* FROM c, mcp_jobs.complete_jobs(c.j, c.r) x)
+                             SELECT concat_ws('|',
+                                      count(*),
+                                      count(*) FILTER (WHERE completed AND pos % 10 <> 0 AND status = 'completed'),
+                                      count(*) FILTER (WHERE NOT completed AND pos % 10 = 0 AND reason = 'stale run' AND status = 'processing'),
+                                      bool_and(job_id = (SELECT j[pos] FROM c)))
+                               FROM o");
+        assert_eq!(summary, "1000|900|100|t");
+        let events: i64 =
+            q("SELECT count(*) FROM mcp_jobs.job_events WHERE event_type = 'completed'");
+        assert_eq!(events, 900);
+        let closed: i64 = q("SELECT count(*) FROM mcp_jobs.job_runs WHERE outcome = 'completed' AND duration_ms IS NOT NULL");
+        assert_eq!(closed, 900);
+    }
 }
