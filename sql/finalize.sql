@@ -127,6 +127,23 @@ COMMENT ON FUNCTION mcp_jobs.aggregate_metrics(timestamptz, timestamptz) IS 'Rec
 COMMENT ON FUNCTION mcp_jobs.alerts() IS 'The seed''s alert thresholds per source: rows (level critical|warning, metric queue_depth|dead_letter_unresolved|success_rate, source, value, threshold, message) for each metric past a threshold, most severe level only. Strict comparisons; thresholds are the mcp_jobs.alert_* settings (defaults 50/100 jobs, 5/10 dead letters, 0.9/0.8 success over 7 days).';
 COMMENT ON FUNCTION mcp_jobs.run_maintenance() IS 'Requeue or dead-letter jobs whose lease expired, aggregate the metrics of the previous and current hour, and prune finished jobs (with their runs and events) older than mcp_jobs.retention, in bounded batches; never jobs with an unresolved dead letter, dead letters or metrics. Returns a JSON report. Run by the background worker when the library is preloaded, else schedule it (pg_cron).';
 
+-- The queue's hot functions look rows up only by key (primary key, partial claim and lease
+-- indexes). Their statements are prepared once per backend and PostgreSQL keeps a generic plan
+-- made from the statistics and table sizes of that moment: planned while job_runs was empty (a
+-- fresh install, after TRUNCATE, before autovacuum's first ANALYZE), "find the run by id" became a
+-- sequential scan of job_runs that each call then paid as the table grew (bench/ANALYSIS.md: 0.37 ms
+-- and 102 buffers per complete_job in a 30 000-job drain, 0.09 ms and 27 buffers with this setting).
+-- enable_seqscan = off, for these functions only, keeps their plans on the indexes whatever the
+-- statistics were when they were made.
+ALTER FUNCTION mcp_jobs.enqueue_job(text, text, jsonb, integer, timestamptz, integer, text) SET enable_seqscan = off;
+ALTER FUNCTION mcp_jobs.claim_next_job(text, text[], text[], integer) SET enable_seqscan = off;
+ALTER FUNCTION mcp_jobs.claim_jobs(text, text[], text[], integer, integer) SET enable_seqscan = off;
+ALTER FUNCTION mcp_jobs.complete_job(uuid, uuid, jsonb) SET enable_seqscan = off;
+ALTER FUNCTION mcp_jobs.complete_jobs(uuid[], uuid[], jsonb[]) SET enable_seqscan = off;
+ALTER FUNCTION mcp_jobs.fail_job(uuid, uuid, text, boolean) SET enable_seqscan = off;
+ALTER FUNCTION mcp_jobs.report_progress(uuid, uuid, jsonb) SET enable_seqscan = off;
+ALTER FUNCTION mcp_jobs.cancel_job(uuid) SET enable_seqscan = off;
+
 -- ---------------------------------------------------------------------------------------------
 -- Privileges: nothing is open to PUBLIC but the id helpers and the row checks. The extension owner (a superuser)
 -- can do everything; other roles get what the operator grants (README: "Grants"), and Supabase's

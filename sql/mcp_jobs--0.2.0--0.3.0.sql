@@ -107,6 +107,26 @@ CREATE TRIGGER jobs_truncate_history
     FOR EACH STATEMENT EXECUTE FUNCTION mcp_jobs._truncate_job_history();
 
 -- ---------------------------------------------------------------------------------------------
+-- Hot functions plan on indexes only
+-- ---------------------------------------------------------------------------------------------
+-- The queue's hot functions look rows up only by key (primary key, partial claim and lease
+-- indexes). Their statements are prepared once per backend and PostgreSQL keeps a generic plan
+-- made from the statistics and table sizes of that moment: planned while job_runs was empty (a
+-- fresh install, after TRUNCATE, before autovacuum's first ANALYZE), "find the run by id" became a
+-- sequential scan of job_runs that each call then paid as the table grew (bench/ANALYSIS.md: 0.37 ms
+-- and 102 buffers per complete_job in a 30 000-job drain, 0.09 ms and 27 buffers with this setting).
+-- enable_seqscan = off, for these functions only, keeps their plans on the indexes whatever the
+-- statistics were when they were made.
+ALTER FUNCTION mcp_jobs.enqueue_job(text, text, jsonb, integer, timestamptz, integer, text) SET enable_seqscan = off;
+ALTER FUNCTION mcp_jobs.claim_next_job(text, text[], text[], integer) SET enable_seqscan = off;
+ALTER FUNCTION mcp_jobs.claim_jobs(text, text[], text[], integer, integer) SET enable_seqscan = off;
+ALTER FUNCTION mcp_jobs.complete_job(uuid, uuid, jsonb) SET enable_seqscan = off;
+ALTER FUNCTION mcp_jobs.complete_jobs(uuid[], uuid[], jsonb[]) SET enable_seqscan = off;
+ALTER FUNCTION mcp_jobs.fail_job(uuid, uuid, text, boolean) SET enable_seqscan = off;
+ALTER FUNCTION mcp_jobs.report_progress(uuid, uuid, jsonb) SET enable_seqscan = off;
+ALTER FUNCTION mcp_jobs.cancel_job(uuid) SET enable_seqscan = off;
+
+-- ---------------------------------------------------------------------------------------------
 -- Comments and privileges as a fresh install has them
 -- ---------------------------------------------------------------------------------------------
 COMMENT ON FUNCTION mcp_jobs._jobs_row_check(text, text, text, jsonb, integer, integer, integer, text, timestamptz, uuid, timestamptz) IS 'The row rules of mcp_jobs.jobs (constraint jobs_row_check); true, or raises check_violation (23514) naming the broken rule.';
