@@ -2,9 +2,9 @@
 --
 -- Upgrade scripts only add or alter objects; they never drop and recreate a table (data is kept).
 -- No row is rewritten: the constraints are replaced by equivalent ones (checked against every
--- existing row) and the foreign keys by triggers that delete a job's history with it. tests/test_upgrade.py installs 0.1.0 and 0.2.0 with data in
--- every state, upgrades, checks every row and the API, and compares the schema object by object
--- with a fresh install.
+-- existing row) and the foreign keys by triggers that delete a job's history with it.
+-- tests/test_upgrade.py installs 0.1.0 and 0.2.0 with data in every state, upgrades, checks every
+-- row and the API, and compares the schema object by object with a fresh install.
 \echo Use "ALTER EXTENSION mcp_jobs UPDATE TO '0.3.0'" to load this file. \quit
 
 -- ---------------------------------------------------------------------------------------------
