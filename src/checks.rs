@@ -10,11 +10,12 @@
 //!
 //! A broken rule raises check_violation (23514) naming the table, the constraint, the rule and the
 //! value, so that the error says more than PostgreSQL's "violates check constraint" would.
-use crate::enqueue::NAME_MAX;
+use crate::api::STATUSES;
+use crate::enqueue::{MAX_MAX_ATTEMPTS, MAX_PRIORITY, MIN_PRIORITY, NAME_MAX};
+use crate::errors::JobError;
+use crate::raw_jsonb::JsonbKind;
 use pgrx::prelude::*;
-use pgrx::{PgLogLevel, PgSqlErrorCode};
 
-pub const JOB_STATUSES: [&str; 5] = ["queued", "processing", "completed", "failed", "cancelled"];
 pub const RUN_OUTCOMES: [&str; 3] = ["completed", "failed", "lease_expired"];
 pub const EVENT_TYPES: [&str; 11] = [
     "enqueued",
@@ -33,19 +34,14 @@ pub const EVENT_TYPES: [&str; 11] = [
 /// A broken rule: (constraint, what the rule is, what the row had).
 type Broken = (&'static str, String, String);
 
-fn raise(table: &str, (constraint, rule, detail): Broken) -> ! {
-    pgrx::pg_sys::panic::ErrorReport::new(
-        PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
-        format!("new row for relation \"{table}\" violates check constraint \"{constraint}\": {rule}"),
-        "mcp_jobs row check",
-    )
-    .set_detail(detail)
-    .set_hint(
-        "Change jobs through the mcp_jobs functions (enqueue_job, claim_next_job, complete_job, fail_job, \
-         cancel_job, ...), which keep these rules; direct INSERT/UPDATE must keep them too.",
-    )
-    .report(PgLogLevel::ERROR);
-    unreachable!("ERROR-level reports do not return")
+fn raise(table: &'static str, (constraint, rule, detail): Broken) -> ! {
+    JobError::RowCheck {
+        table,
+        constraint,
+        rule,
+        detail,
+    }
+    .report(constraint)
 }
 
 fn name_rule(
@@ -117,7 +113,7 @@ pub fn job_rules(
     has_finished_at: bool,
 ) -> Result<(), Broken> {
     const C: &str = "jobs_row_check";
-    one_of(status, &JOB_STATUSES, "status", C)?;
+    one_of(status, &STATUSES, "status", C)?;
     name_rule(source, "source", C)?;
     name_rule(job_type, "job_type", C)?;
     if let Some(kind) = payload {
@@ -129,9 +125,9 @@ pub fn job_rules(
             ));
         }
     }
-    range(priority, 0, 10, "priority", C)?;
+    range(priority, MIN_PRIORITY, MAX_PRIORITY, "priority", C)?;
     range(attempts, 0, i32::MAX, "attempts", C)?;
-    range(max_attempts, 1, 1000, "max_attempts", C)?;
+    range(max_attempts, 1, MAX_MAX_ATTEMPTS, "max_attempts", C)?;
     name_rule(idempotency_key, "idempotency_key", C)?;
     if let Some(s) = status {
         let processing = s == "processing";
@@ -251,5 +247,3 @@ fn job_events_row_check(event_type: Option<&str>) -> bool {
         Err(b) => raise("job_events", b),
     }
 }
-
-pub use crate::raw_jsonb::JsonbKind;

@@ -80,11 +80,17 @@ pub fn check_name(value: Option<&str>, arg: &'static str, what: &'static str) ->
     Ok(())
 }
 
+/// Job priorities, lowest to highest (also held by the jobs_row_check constraint, src/checks.rs).
+pub const MIN_PRIORITY: i32 = 0;
+pub const MAX_PRIORITY: i32 = 10;
+/// The most attempts a job may be given.
+pub const MAX_MAX_ATTEMPTS: i32 = 1000;
+
 pub fn check_priority(priority: i32) -> JobResult<()> {
-    if !(0..=10).contains(&priority) {
+    if !(MIN_PRIORITY..=MAX_PRIORITY).contains(&priority) {
         return Err(JobError::invalid(
             "p_priority",
-            "priority must be between 0 and 10",
+            format!("priority must be between {MIN_PRIORITY} and {MAX_PRIORITY}"),
             format!("p_priority was {priority}."),
             "Use 0 (lowest) to 10 (highest); 5 is the default. Higher priorities are claimed first.",
         ));
@@ -93,10 +99,10 @@ pub fn check_priority(priority: i32) -> JobResult<()> {
 }
 
 pub fn check_max_attempts(max_attempts: i32) -> JobResult<()> {
-    if !(1..=1000).contains(&max_attempts) {
+    if !(1..=MAX_MAX_ATTEMPTS).contains(&max_attempts) {
         return Err(JobError::invalid(
             "p_max_attempts",
-            "max_attempts must be between 1 and 1000",
+            format!("max_attempts must be between 1 and {MAX_MAX_ATTEMPTS}"),
             format!("p_max_attempts was {max_attempts}."),
             "Pass at least 1 (one attempt, no retry) or NULL for mcp_jobs.default_max_attempts.",
         ));

@@ -61,6 +61,14 @@ pub enum JobError {
     DeadLetterNotFound { id: pgrx::Uuid },
     /// The dead letter was already resolved or requeued.
     DeadLetterResolved { id: pgrx::Uuid, resolution: String },
+    /// A row written to jobs, job_runs or job_events breaks one of the table's rules (the CHECK
+    /// functions of src/checks.rs; raised for direct DML, the functions never write such rows).
+    RowCheck {
+        table: &'static str,
+        constraint: &'static str,
+        rule: String,
+        detail: String,
+    },
     /// An SPI call failed in a way that is not the caller's fault.
     Internal {
         context: &'static str,
@@ -111,6 +119,7 @@ impl JobError {
             | JobError::StaleRun { .. }
             | JobError::LeaseLost { .. }
             | JobError::DeadLetterResolved { .. } => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            JobError::RowCheck { .. } => ERRCODE_CHECK_VIOLATION,
             JobError::Internal { .. } => ERRCODE_INTERNAL_ERROR,
         }
     }
@@ -182,6 +191,13 @@ impl JobError {
                 format!("dead letter {id} is already resolved"),
                 format!("The dead letter was closed earlier (resolution: {resolution})."),
                 "Nothing to do; each dead letter can be requeued or resolved once.".to_string(),
+            ),
+            JobError::RowCheck { table, constraint, rule, detail } => (
+                format!("new row for relation \"{table}\" violates check constraint \"{constraint}\": {rule}"),
+                detail.clone(),
+                "Change jobs through the mcp_jobs functions (enqueue_job, claim_next_job, complete_job, fail_job, \
+                 cancel_job, ...), which keep these rules; direct INSERT/UPDATE must keep them too."
+                    .to_string(),
             ),
             JobError::Internal { context, error } => (
                 format!("mcp_jobs internal error in {context}"),

@@ -22,14 +22,9 @@ impl RawJsonb {
         self.0.len().saturating_sub(pg_sys::VARHDRSZ)
     }
 
-    /// Whether the value is a JSON object, read from the root container's header
-    /// (`JB_FOBJECT` in PostgreSQL's utils/jsonb.h; scalars and arrays have other flag bits).
+    /// Whether the value is a JSON object, read from the root container's header.
     pub fn is_object(&self) -> bool {
-        const JB_FOBJECT: u32 = 0x2000_0000;
-        match self.0.get(pg_sys::VARHDRSZ..pg_sys::VARHDRSZ + 4) {
-            Some(h) => u32::from_ne_bytes([h[0], h[1], h[2], h[3]]) & JB_FOBJECT != 0,
-            None => false,
-        }
+        JsonbKind::from_data(self.0.get(pg_sys::VARHDRSZ..).unwrap_or_default()).is_object()
     }
 }
 
@@ -126,12 +121,21 @@ unsafe impl UnboxDatum for RawJsonb {
     }
 }
 
-/// The JSON type of a jsonb value's root, read from the first four bytes of its data: only that
+/// The JSON type of a jsonb value's root, read from the root container's header (the first four
+/// bytes of its data; flag bits as in PostgreSQL's utils/jsonb.h). As a function argument only that
 /// slice is detoasted, so checking the type of a large stored payload does not fetch all of it.
 #[derive(Clone, Copy, Debug)]
 pub struct JsonbKind(u32);
 
 impl JsonbKind {
+    /// From a jsonb value's data (the bytes after the varlena header); 0 flags when shorter than 4.
+    fn from_data(data: &[u8]) -> Self {
+        match data.get(..4) {
+            Some(h) => JsonbKind(u32::from_ne_bytes([h[0], h[1], h[2], h[3]])),
+            None => JsonbKind(0),
+        }
+    }
+
     const JB_FSCALAR: u32 = 0x1000_0000;
     const JB_FOBJECT: u32 = 0x2000_0000;
     const JB_FARRAY: u32 = 0x4000_0000;
@@ -169,14 +173,10 @@ impl FromDatum for JsonbKind {
             let slice =
                 pg_sys::pg_detoast_datum_slice(datum.cast_mut_ptr::<pg_sys::varlena>(), 0, 4);
             let len = pgrx::varsize_any(slice);
-            let header = if len >= pg_sys::VARHDRSZ + 4 {
-                let p = (slice as *const u8).add(pg_sys::VARHDRSZ);
-                u32::from_ne_bytes([*p, *p.add(1), *p.add(2), *p.add(3)])
-            } else {
-                0
-            };
+            let bytes = std::slice::from_raw_parts(slice as *const u8, len);
+            let kind = JsonbKind::from_data(bytes.get(pg_sys::VARHDRSZ..).unwrap_or_default());
             pg_sys::pfree(slice.cast());
-            Some(JsonbKind(header))
+            Some(kind)
         }
     }
 }
