@@ -12,9 +12,10 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 thread_local! {
-    /// Keyed by the address of the statement's SQL text: every Stmt is a `const` with a
-    /// `&'static str`, and hashing an address is cheaper than hashing a kilobyte of SQL per call.
-    static PLANS: RefCell<HashMap<usize, Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
+    /// Keyed by the address and length of the statement's SQL text: every Stmt is a `const` with a
+    /// `&'static str`, and hashing those is cheaper than hashing a kilobyte of SQL per call. (The
+    /// length too, so that a text that happened to start where another starts is still its own key.)
+    static PLANS: RefCell<HashMap<(usize, usize), Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
 }
 
 /// A statement of the extension: its SQL text and argument types.
@@ -26,7 +27,7 @@ pub struct Stmt {
 }
 
 fn plan(client: &SpiClient<'_>, stmt: &Stmt) -> JobResult<Rc<OwnedPreparedStatement>> {
-    let key = stmt.sql.as_ptr() as usize;
+    let key = (stmt.sql.as_ptr() as usize, stmt.sql.len());
     if let Some(p) = PLANS.with(|m| m.borrow().get(&key).cloned()) {
         return Ok(p);
     }
