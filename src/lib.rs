@@ -23,6 +23,8 @@ mod uuid7;
 mod worker;
 
 #[cfg(any(test, feature = "pg_test"))]
+mod test_util;
+#[cfg(any(test, feature = "pg_test"))]
 mod tests;
 #[cfg(any(test, feature = "pg_test"))]
 mod tests_metrics;

@@ -4,6 +4,7 @@
 #[pgrx::pg_schema]
 mod tests {
     use crate::retry::{backoff_ms, jittered_ms};
+    use crate::test_util::try_sql;
     use crate::uuid7::{new_uuid7, uuid7_bytes};
     use pgrx::datum::DatumWithOid;
     use pgrx::prelude::*;
@@ -873,16 +874,6 @@ mod tests {
     }
 
     // ------------------------------------------------------------------ row checks and history
-
-    /// SQLSTATE and message of `sql`, or "ok": runs it in a subtransaction (PL/pgSQL EXCEPTION).
-    fn try_sql(sql: &str) -> String {
-        exec(
-            "CREATE OR REPLACE FUNCTION pg_temp.try_sql(q text) RETURNS text LANGUAGE plpgsql AS $$
-             BEGIN EXECUTE q; RETURN 'ok';
-             EXCEPTION WHEN others THEN RETURN SQLSTATE || ' ' || SQLERRM; END $$",
-        );
-        qa("SELECT pg_temp.try_sql($1)", &[sql.into()])
-    }
 
     #[pg_test]
     fn row_checks_hold_for_direct_dml() {
