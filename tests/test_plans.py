@@ -84,3 +84,164 @@ def test_control_without_the_setting_the_run_lookup_is_a_seq_scan(fresh):
         fresh.execute(f"ALTER FUNCTION {h} RESET enable_seqscan")
     plans = nested_plans_after_growth(fresh)
     assert any("Seq Scan on job_runs" in p for p in plans), plans
+
+
+# ---------------------------------------------------------------------------------------------
+# Claims planned on an empty jobs table
+#
+# A worker that polls an empty queue (a fresh install, after TRUNCATE, after a full prune) makes its
+# generic claim plan while jobs has no pages at all. For an empty table every way to find the row
+# to update costs the same, and 0.3.0 took a full scan: its claim joined `next` to jobs by id and
+# got a nested loop over a whole scan of jobs_pkey (80 ms per claim at 100 000 jobs); finding the
+# job by `id = (SELECT id FROM next)` instead could still scan the whole of jobs_source_id_idx,
+# filtered on its second column, while that index was not partial. Both read every job on every
+# claim until an ANALYZE replaced the plan. The claims now find the job by a key restriction that
+# only jobs_pkey can serve.
+# ---------------------------------------------------------------------------------------------
+import json  # noqa: E402
+import re  # noqa: E402
+
+# indexes whose whole-index walk is the point: the queue in claim order, the expired leases
+ORDERED_WALKS = {"jobs_claim_idx", "jobs_lease_idx"}
+
+
+def leading_columns(conn):
+    """{index name: its first column} for the indexes of the three tables the claims write."""
+    return dict(conn.execute("""
+        SELECT c.relname, a.attname
+          FROM pg_index i
+          JOIN pg_class c ON c.oid = i.indexrelid
+          JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+         WHERE i.indrelid IN ('mcp_jobs.jobs'::regclass, 'mcp_jobs.job_runs'::regclass,
+                              'mcp_jobs.job_events'::regclass)""").fetchall())
+
+
+def whole_index_scans(plan, leading):
+    """Index scans of a JSON plan whose Index Cond does not fix the index's first column: they read
+    the whole index (a condition on a later column is checked entry by entry), apart from the
+    walks in claim or lease order."""
+    out = []
+    stack = [plan]
+    while stack:
+        n = stack.pop()
+        name = n.get("Index Name")
+        if n.get("Node Type") in ("Index Scan", "Index Only Scan", "Bitmap Index Scan") \
+                and name not in ORDERED_WALKS:
+            col = leading.get(name, "?")
+            if not re.search(rf"\b{re.escape(col)} = ", n.get("Index Cond", "")):
+                out.append(name)
+        stack.extend(n.get("Plans", []))
+    return out
+
+
+def test_whole_index_scans_detects_a_scan_that_does_not_fix_the_first_column():
+    leading = {"jobs_pkey": "id", "jobs_source_id_idx": "source", "jobs_claim_idx": "priority"}
+    plan = {"Node Type": "Nested Loop", "Plans": [
+        {"Node Type": "Index Scan", "Index Name": "jobs_pkey"},
+        {"Node Type": "Index Scan", "Index Name": "jobs_source_id_idx", "Index Cond": "(id = $0)"},
+        {"Node Type": "Index Scan", "Index Name": "jobs_pkey", "Index Cond": "(id = $0)"},
+        {"Node Type": "Bitmap Index Scan", "Index Name": "jobs_pkey", "Index Cond": "(id = ANY ($1))"},
+        {"Node Type": "Index Scan", "Index Name": "jobs_claim_idx"}]}
+    assert sorted(whole_index_scans(plan, leading)) == ["jobs_pkey", "jobs_source_id_idx"]
+
+
+def plan_on_empty_then_grow(conn, warmup, probe, explain=None):
+    """Run `warmup` 8 times on an empty, analyzed jobs table (no pages: plans are cached from
+    that), queue 20 000 jobs without ANALYZE, run `probe` once more and return the JSON plans of
+    the statements it ran on the grown table (auto_explain, or `explain` for a PREPAREd statement)."""
+    conn.execute("TRUNCATE mcp_jobs.jobs")
+    conn.execute("ANALYZE mcp_jobs.jobs, mcp_jobs.job_runs, mcp_jobs.job_events")
+    assert conn.execute("SELECT pg_relation_size('mcp_jobs.jobs')").fetchone()[0] == 0
+    for _ in range(8):  # the 6th execution of a prepared statement switches to its generic plan
+        conn.execute("BEGIN")
+        conn.execute(warmup)
+        conn.execute("ROLLBACK")
+    conn.execute("""INSERT INTO mcp_jobs.jobs (source, job_type)
+                    SELECT 'p', 't' FROM generate_series(1, 20000)""")
+    if explain:
+        conn.execute("BEGIN")
+        rows = conn.execute(explain).fetchone()[0]
+        conn.execute("ROLLBACK")
+        return [rows[0]["Plan"]]
+    notices = []
+    conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
+    conn.execute("LOAD 'auto_explain'")
+    for k, v in (("log_min_duration", "0"), ("log_nested_statements", "on"), ("log_level", "notice"),
+                 ("log_format", "json")):
+        conn.execute(f"SET auto_explain.{k} = {v}")
+    conn.execute("BEGIN")
+    got = conn.execute(probe).fetchall()
+    conn.execute("ROLLBACK")
+    conn.execute("SET auto_explain.log_min_duration = -1")
+    assert got, "the probe claimed nothing"
+    plans = [json.loads(n[n.index("{"):]) for n in notices if '"Query Text"' in n]
+    plans = [p["Plan"] for p in plans if "mcp_jobs.jobs" in p["Query Text"] and "UPDATE" in p["Query Text"]]
+    assert plans, notices
+    return plans
+
+
+@pytest.mark.parametrize("call", [
+    "SELECT * FROM mcp_jobs.claim_next_job('w')",
+    "SELECT * FROM mcp_jobs.claim_jobs('w', p_limit => 5)",
+])
+def test_claims_planned_on_an_empty_table_probe_the_key(fresh, call):
+    plans = plan_on_empty_then_grow(fresh, call, call)
+    leading = leading_columns(fresh)
+    scans = [s for p in plans for s in whole_index_scans(p, leading)]
+    assert not scans, plans
+    # and the queue is read in claim order from its index, not collected and sorted
+    nodes = [n for p in plans for n in walk(p)]
+    assert [n["Node Type"] for n in nodes if n.get("Index Name") == "jobs_claim_idx"] == ["Index Scan"], plans
+    assert not [n for n in nodes if n["Node Type"] == "Sort" and "priority" in str(n.get("Sort Key"))
+                and "claimed" not in str(n.get("Sort Key"))], plans
+
+
+def walk(plan):
+    stack = [plan]
+    while stack:
+        n = stack.pop()
+        yield n
+        stack.extend(n.get("Plans", []))
+
+
+# The 0.3.0 claim, reduced to what decides its plan: `next` joined to jobs by id.
+JOIN_CLAIM = """
+PREPARE join_claim AS
+WITH next AS (
+    SELECT id FROM mcp_jobs.jobs WHERE status = 'queued' AND run_at <= now()
+     ORDER BY priority DESC, run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED
+)
+UPDATE mcp_jobs.jobs j SET status = 'processing', attempts = j.attempts + 1,
+       lease_expires_at = now() + interval '5 minutes', current_run_id = mcp_jobs.uuidv7()
+  FROM next WHERE j.id = next.id
+RETURNING j.id"""
+
+# The claim as it is now, reduced the same way.
+KEY_CLAIM = JOIN_CLAIM.replace("join_claim", "key_claim").replace(
+    "  FROM next WHERE j.id = next.id", " WHERE j.id = (SELECT id FROM next)")
+
+
+def test_control_the_join_claim_planned_on_an_empty_table_scans_the_whole_primary_key(fresh):
+    fresh.execute("SET enable_seqscan = off")  # as claim_next_job runs
+    fresh.execute(JOIN_CLAIM)
+    plans = plan_on_empty_then_grow(fresh, "EXECUTE join_claim", None,
+                                    explain="EXPLAIN (FORMAT JSON) EXECUTE join_claim")
+    assert "jobs_pkey" in whole_index_scans(plans[0], leading_columns(fresh)), plans
+
+
+def test_control_the_key_claim_with_a_full_source_index_scans_it_whole(fresh):
+    fresh.execute("SET enable_seqscan = off")
+    fresh.execute("DROP INDEX mcp_jobs.jobs_source_id_idx")
+    fresh.execute("CREATE INDEX jobs_source_id_idx ON mcp_jobs.jobs (source, id)")  # 0.3.0's
+    fresh.execute(KEY_CLAIM)
+    plans = plan_on_empty_then_grow(fresh, "EXECUTE key_claim", None,
+                                    explain="EXPLAIN (FORMAT JSON) EXECUTE key_claim")
+    assert "jobs_source_id_idx" in whole_index_scans(plans[0], leading_columns(fresh)), plans
+    # and with the index as the schema defines it, the same statement probes the key
+    fresh.execute("DROP INDEX mcp_jobs.jobs_source_id_idx")
+    fresh.execute("CREATE INDEX jobs_source_id_idx ON mcp_jobs.jobs (source, id) WHERE source IS NOT NULL")
+    fresh.execute("DEALLOCATE key_claim")
+    fresh.execute(KEY_CLAIM)
+    plans = plan_on_empty_then_grow(fresh, "EXECUTE key_claim", None,
+                                    explain="EXPLAIN (FORMAT JSON) EXECUTE key_claim")
+    assert not whole_index_scans(plans[0], leading_columns(fresh)), plans

@@ -2,6 +2,12 @@
 -- Locks the next due queued job in claim order (skipping rows other workers hold), moves it to
 -- processing with a new run id (the fencing token), and records the run and the 'started' event,
 -- all in one statement.
+--
+-- Every row this statement and its siblings write is found by a restriction on its key (a scalar
+-- subquery, `= ANY (ARRAY(...))` or a bind argument), never by a join to a CTE: a backend keeps its
+-- generic plan, and one made while the table was empty joined `next` to a full scan of jobs_pkey
+-- (cheapest for an empty table), which then read every job on every claim (80 ms per claim at
+-- 100 000 jobs; tests/test_plans.py).
 WITH next AS (
     SELECT id
       FROM mcp_jobs.jobs
@@ -21,8 +27,7 @@ WITH next AS (
            current_run_id = mcp_jobs.uuidv7(),
            started_at = coalesce(j.started_at, now()),
            updated_at = now()
-      FROM next
-     WHERE j.id = next.id
+     WHERE j.id = (SELECT id FROM next)  -- a key probe whatever the statistics say (see below)
     RETURNING j.id, j.current_run_id, j.attempts, j.max_attempts, j.source, j.job_type, j.payload,
               j.priority, j.run_at, j.created_at, j.lease_expires_at
 ), run AS (

@@ -21,8 +21,7 @@ WITH next AS (
            current_run_id = mcp_jobs.uuidv7(),
            started_at = coalesce(j.started_at, now()),
            updated_at = now()
-      FROM next
-     WHERE j.id = next.id
+     WHERE j.id = ANY (ARRAY(SELECT id FROM next))  -- a key probe whatever the statistics say (claim.sql)
     RETURNING j.id, j.current_run_id, j.attempts, j.max_attempts, j.source, j.job_type, j.payload,
               j.priority, j.run_at, j.created_at, j.lease_expires_at
 ), run AS (

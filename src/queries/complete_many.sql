@@ -20,8 +20,7 @@ WITH input AS (
 ), run AS (
     UPDATE mcp_jobs.job_runs r
        SET finished_at = now(), outcome = 'completed'
-      FROM upd
-     WHERE r.id = upd.current_run_id
+     WHERE r.id = ANY (ARRAY(SELECT current_run_id FROM upd))  -- a key probe (claim.sql)
     RETURNING r.job_id, r.id, r.attempt, r.duration_ms
 ), ev AS (
     INSERT INTO mcp_jobs.job_events (job_id, run_id, event_type, data)

@@ -18,15 +18,15 @@ WITH expired AS (
            lease_expires_at = NULL,
            last_error = 'lease expired at ' || j.lease_expires_at::text || ' (worker ' || coalesce(j.worker_id, 'unknown') || ')',
            updated_at = now()
-      FROM expired
-     WHERE j.id = expired.id
+     WHERE j.id = ANY (ARRAY(SELECT id FROM expired))  -- a key probe whatever the statistics say (claim.sql)
     RETURNING j.id, j.current_run_id, j.status, j.attempts, j.max_attempts, j.source, j.job_type,
               j.payload, j.last_error, j.worker_id
 ), runs AS (
     UPDATE mcp_jobs.job_runs r
        SET finished_at = now(), outcome = 'lease_expired', error = upd.last_error
       FROM upd
-     WHERE r.id = upd.current_run_id
+     WHERE r.id = ANY (ARRAY(SELECT current_run_id FROM upd))  -- a key probe (claim.sql)
+       AND r.id = upd.current_run_id
        AND r.finished_at IS NULL
 ), dlq AS (
     INSERT INTO mcp_jobs.dead_letter_queue (id, job_id, source, job_type, payload, attempts, last_error)

@@ -18,8 +18,7 @@ WITH upd AS (
 ), run AS (
     UPDATE mcp_jobs.job_runs r
        SET finished_at = now(), outcome = 'failed', error = $3
-      FROM upd
-     WHERE r.id = upd.current_run_id
+     WHERE r.id = (SELECT current_run_id FROM upd)  -- a key probe whatever the statistics say (claim.sql)
     RETURNING r.duration_ms
 ), dlq AS (
     INSERT INTO mcp_jobs.dead_letter_queue (id, job_id, source, job_type, payload, attempts, last_error)
