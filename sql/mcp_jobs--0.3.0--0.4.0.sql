@@ -1,4 +1,5 @@
--- mcp_jobs 0.3.0 -> 0.4.0: lookups by job id have one index to use whatever the statistics say.
+-- mcp_jobs 0.3.0 -> 0.4.0: lookups by job id have one index to use whatever the statistics say, and
+-- claim_jobs plans its statement once per backend.
 --
 -- Upgrade scripts only add or alter objects; they never drop and recreate a table (data is kept).
 -- tests/test_upgrade.py installs every archived version with data in every state, upgrades, checks
@@ -12,3 +13,6 @@
 CREATE INDEX jobs_source_id_idx_040 ON mcp_jobs.jobs (source, id) WHERE source IS NOT NULL;
 DROP INDEX mcp_jobs.jobs_source_id_idx;
 ALTER INDEX mcp_jobs.jobs_source_id_idx_040 RENAME TO jobs_source_id_idx;
+
+-- claim_jobs keeps one generic plan instead of planning its statement on every call (finalize.sql).
+ALTER FUNCTION mcp_jobs.claim_jobs(text, text[], text[], integer, integer) SET plan_cache_mode = force_generic_plan;

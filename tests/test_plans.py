@@ -245,3 +245,57 @@ def test_control_the_key_claim_with_a_full_source_index_scans_it_whole(fresh):
     plans = plan_on_empty_then_grow(fresh, "EXECUTE key_claim", None,
                                     explain="EXPLAIN (FORMAT JSON) EXECUTE key_claim")
     assert not whole_index_scans(plans[0], leading_columns(fresh)), plans
+
+
+# ---------------------------------------------------------------------------------------------
+# claim_jobs plans its statement once per backend
+#
+# Its batch size is LIMIT $5; the plan cache costs a generic plan with an unknown LIMIT at a tenth
+# of the queue, judged it dearer than a plan for the actual limit and so planned the statement on
+# every call. claim_jobs carries SET plan_cache_mode = force_generic_plan; pg_stat_statements
+# (track_planning) counts how often the statement is planned.
+# ---------------------------------------------------------------------------------------------
+from pgharness import Cluster  # noqa: E402
+
+CLAIM_MANY_TEXT = "LIMIT $5"
+
+
+@pytest.fixture(scope="module")
+def stats_cluster():
+    c = Cluster(conf={"shared_preload_libraries": "'pg_stat_statements'", "pg_stat_statements.track": "all",
+                      "pg_stat_statements.track_planning": "on"}, name="mcp_jobs_plans").start()
+    try:
+        c.psql("CREATE EXTENSION mcp_jobs; CREATE EXTENSION pg_stat_statements;")
+        yield c
+    finally:
+        c.destroy()
+
+
+def claim_many_plans_and_calls(cluster, calls=20):
+    with cluster.connect() as conn:
+        conn.execute("TRUNCATE mcp_jobs.jobs")
+        # a queue deep enough that a tenth of it is far more than the batch (as in a real backlog)
+        conn.execute("INSERT INTO mcp_jobs.jobs (source, job_type) SELECT 'p', 't' FROM generate_series(1, 20000)")
+        conn.execute("ANALYZE mcp_jobs.jobs")
+        conn.execute("SELECT pg_stat_statements_reset()")
+        for _ in range(calls):
+            assert len(conn.execute("SELECT * FROM mcp_jobs.claim_jobs('w', p_limit => 5)").fetchall()) == 5
+        return conn.execute("""SELECT plans, calls FROM pg_stat_statements
+                                WHERE query LIKE %s AND NOT toplevel""", (f"%{CLAIM_MANY_TEXT}%",)).fetchone()
+
+
+def test_claim_jobs_plans_its_statement_once_per_backend(stats_cluster):
+    plans, calls = claim_many_plans_and_calls(stats_cluster)
+    assert calls == 20
+    assert plans <= 1, (plans, calls)
+
+
+def test_control_without_the_setting_claim_jobs_plans_on_every_call(stats_cluster):
+    f = "mcp_jobs.claim_jobs(text, text[], text[], integer, integer)"
+    stats_cluster.psql(f"ALTER FUNCTION {f} RESET plan_cache_mode;")
+    try:
+        plans, calls = claim_many_plans_and_calls(stats_cluster)
+    finally:
+        stats_cluster.psql(f"ALTER FUNCTION {f} SET plan_cache_mode = force_generic_plan;")
+    assert calls == 20
+    assert plans >= 15, (plans, calls)
