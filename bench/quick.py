@@ -3,7 +3,8 @@
 throwaway cluster with bench/run.py's settings, interleaved rounds. Prints jobs/s, the ratio and the
 mean server time per top-level call (pg_stat_statements). Not a substitute for bench/run.sh.
 
-    PG_CONFIG=... python3 bench/quick.py [--clients 2 8] [--seconds 8] [--rounds 2] [--drain]
+    PG_CONFIG=... python3 bench/quick.py [--clients 2 8] [--seconds 8] [--rounds 2] [--drain] [--only-drain]
+                                         [--sql "ALTER FUNCTION ..."]
 """
 import argparse
 import os
@@ -17,6 +18,10 @@ ap.add_argument("--clients", type=int, nargs="+", default=[2, 8])
 ap.add_argument("--seconds", type=int, default=8, help="seconds per system and client count, over all rounds")
 ap.add_argument("--rounds", type=int, default=2)
 ap.add_argument("--drain", action="store_true", help="also the 4-client drain (one job per call and batched)")
+ap.add_argument("--only-drain", action="store_true", help="only the 4-client drain")
+ap.add_argument("--rows", action="store_true",
+                help='also the "same rows" reference: mcp_jobs\' statements on plain copies of its tables (bench/run.py)')
+ap.add_argument("--sql", help="SQL run in the mcp_jobs database after CREATE EXTENSION (an A/B of a setting)")
 args = ap.parse_args()
 
 b = bench.Bench(argparse.Namespace(smoke=False, seconds=args.seconds, rounds=args.rounds, out="/tmp"))
@@ -26,13 +31,24 @@ try:
         b.sql("postgres", f"CREATE DATABASE {db}", fetch=False)
     b.sql("mcp", "CREATE EXTENSION mcp_jobs; CREATE EXTENSION pg_stat_statements", fetch=False)
     b.sql("ceiling", bench.CEILING_DDL, fetch=False)
+    if args.sql:
+        b.sql("mcp", args.sql, fetch=False)
     order = [("mcp_jobs", False), ("ceiling", False)]
-    for i, c in enumerate(args.clients):
+    if args.rows:
+        b.sql("mcp", bench.ROWS_DDL, fetch=False)
+        # as mcp_jobs' hot functions run (sql/finalize.sql); only the rows statements scan tables here
+        b.sql("mcp", "ALTER DATABASE mcp SET enable_seqscan = off", fetch=False)
+        order.append(("same rows", False))
+    for i, c in enumerate([] if args.only_drain else args.clients):
         res = b.measure("lifecycle", c, order, rotate=i)
         m, ce = res[("mcp_jobs", False)], res[("ceiling", False)]
         print(f"lifecycle clients={c}: mcp {m[0]:6.0f}  ceiling {ce[0]:6.0f}  ratio {m[0] / ce[0]:.2f}  "
               f"mcp WAL {m[1]['wal']:.0f} B/job  rounds " + "/".join(f"{x:.0f}" for x in m[1]["rounds"]), flush=True)
-    if args.drain:
+        if args.rows:
+            r = res[("same rows", False)]
+            print(f"  same rows {r[0]:6.0f} (WAL {r[1]['wal']:.0f} B/job): mcp / same rows {m[0] / r[0]:.2f}, "
+                  f"same rows / ceiling {r[0] / ce[0]:.2f}  rounds " + "/".join(f"{x:.0f}" for x in r[1]["rounds"]), flush=True)
+    if args.drain or args.only_drain:
         b.drain_n, b.drain_n_batched = 30000, 150000
         res = b.measure("drain", 4, [("mcp_jobs", False), ("mcp_jobs", True), ("ceiling", False)])
         for (s, batched), (rate, _) in res.items():

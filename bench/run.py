@@ -83,6 +83,50 @@ SCRIPTS = {
     "mcp_claim": "SELECT * FROM mcp_jobs.claim_next_job('w');\n",
 }
 
+
+# ------------------------------------------------------------------ "same rows" reference
+# mcp_jobs' own statements (src/queries), issued directly by pgbench on plain copies of its three
+# tables in schema `rows` of the mcp_jobs database: the same columns, defaults, indexes and
+# generated column, no row checks, no history triggers, no function layer. mcp_jobs / "same rows"
+# is the cost of the function layer and the row checks; "same rows" / ceiling the cost of the
+# history (runs, events) and indexes the API keeps. bench/quick.py --rows measures it.
+ROWS_DDL = """
+CREATE SCHEMA rows;
+CREATE TABLE rows.jobs (LIKE mcp_jobs.jobs INCLUDING DEFAULTS INCLUDING INDEXES);
+CREATE TABLE rows.job_runs (LIKE mcp_jobs.job_runs INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING GENERATED)
+    WITH (fillfactor = 90);
+CREATE TABLE rows.job_events (LIKE mcp_jobs.job_events INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING IDENTITY);
+"""
+
+
+def rows_statement(name, params, final_select=None):
+    """src/queries/<name>.sql on the `rows` tables, its $n replaced by `params`, comments dropped,
+    on one line (a pgbench command); optionally with its final SELECT replaced."""
+    with open(os.path.join(ROOT, "src", "queries", name + ".sql")) as f:
+        text = f.read()
+    text = "\n".join(re.sub(r"--.*$", "", line) for line in text.splitlines())
+    if final_select:
+        head, sep, _ = text.rpartition("\nSELECT ")
+        assert sep, name
+        text = head + "\n" + final_select
+    for n in sorted(params, reverse=True):  # $10 before $1
+        text = text.replace(f"${n}", params[n])
+    for t in ("jobs", "job_runs", "job_events"):
+        text = text.replace(f"mcp_jobs.{t} ", f"rows.{t} ").replace(f"mcp_jobs.{t}\n", f"rows.{t}\n")
+    assert "mcp_jobs.job" not in text, text
+    return " ".join(text.split()) + ";\n"
+
+
+def rows_lifecycle():
+    enqueue = rows_statement("enqueue_plain", {1: "'bench'", 2: "'noop'", 3: "'{\"n\": 1}'::jsonb", 4: "5",
+                                               5: "NULL::timestamptz", 6: "3", 7: "NULL::text"})
+    claim = rows_statement("claim", {1: "'w'", 2: "NULL::text[]", 3: "NULL::text[]", 4: "300"},
+                           final_select=f"SELECT coalesce(max(id::text), '{ZERO_UUID}') AS jid, "
+                                        f"coalesce(max(current_run_id::text), '{ZERO_UUID}') AS rid FROM claimed")
+    complete = rows_statement("complete", {1: ":jid::uuid", 2: ":rid::uuid", 3: "NULL::jsonb"})
+    return enqueue + claim.rstrip(";\n") + " \\gset\n" + complete
+
+
 CEILING_DDL = """
 CREATE TABLE ceiling_jobs (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -99,6 +143,7 @@ CREATE INDEX ceiling_claim_idx ON ceiling_jobs (id) WHERE status = 'queued';
 SYSTEMS = {
     "mcp_jobs": ("mcp", "mcp_jobs", "TRUNCATE mcp_jobs.jobs, mcp_jobs.job_runs, mcp_jobs.job_events, mcp_jobs.dead_letter_queue"),
     "ceiling": ("ceiling", "public", "TRUNCATE ceiling_jobs"),
+    "same rows": ("mcp", "rows", "TRUNCATE rows.jobs, rows.job_runs, rows.job_events"),
     "pg-boss": ("pgboss", "pgboss", "TRUNCATE pgboss.job, pgboss.archive"),
     "graphile-worker": ("graphile", "graphile_worker", "TRUNCATE graphile_worker._private_jobs CASCADE"),
 }
@@ -134,7 +179,7 @@ class Bench:
         path = os.path.join(self.tmp, name + ".sql")
         if not os.path.exists(path):
             with open(path, "w") as f:
-                f.write(SCRIPTS[name])
+                f.write(rows_lifecycle() if name == "rows_lifecycle" else SCRIPTS[name])
         return path
 
     def pgbench(self, db, name, clients, seconds=None, transactions=None, log_prefix=None, wait=True, options=None):
@@ -186,6 +231,8 @@ class Bench:
     def completed(self, system):
         if system == "mcp_jobs":
             return self.sql("mcp", "SELECT count(*) FROM mcp_jobs.jobs WHERE status = 'completed'")[0][0]
+        if system == "same rows":
+            return self.sql("mcp", "SELECT count(*) FROM rows.jobs WHERE status = 'completed'")[0][0]
         return self.sql("ceiling", "SELECT count(*) FROM ceiling_jobs WHERE status = 'completed'")[0][0]
 
     def rss_of(self, pid):
@@ -206,6 +253,7 @@ class Bench:
             self.sql("postgres", f"CREATE DATABASE {db}", fetch=False)
         self.sql("mcp", "CREATE EXTENSION mcp_jobs; CREATE EXTENSION pg_stat_statements", fetch=False)
         self.sql("ceiling", CEILING_DDL, fetch=False)
+        self.sql("mcp", ROWS_DDL, fetch=False)
         self.node("pg-boss", "setup")
         self.node("graphile-worker", "setup")
         self.settings = self.sql("postgres", """
@@ -222,11 +270,13 @@ class Bench:
             fill_n = self.drain_n_batched if batched else self.drain_n
             self.fill(system, fill_n)
         lsn0, size0, dead0 = self.footprint(system)
-        if system in ("mcp_jobs", "ceiling"):
+        if system in ("mcp_jobs", "ceiling", "same rows"):
             db = SYSTEMS[system][0]
-            prefix = "mcp" if system == "mcp_jobs" else "ceiling"
+            prefix = {"mcp_jobs": "mcp", "ceiling": "ceiling", "same rows": "rows"}[system]
             script = f"{prefix}_{kind}" + ("_batched" if batched else "")
-            p = self.pgbench(db, script, clients, seconds=seconds, wait=False)
+            # the rows statements run as mcp_jobs' hot functions do (SET enable_seqscan = off, sql/finalize.sql)
+            opts = "-c enable_seqscan=off" if system == "same rows" else None
+            p = self.pgbench(db, script, clients, seconds=seconds, wait=False, options=opts)
             rss = self.sample_rss(p, seconds) if (system == "mcp_jobs" and kind == "lifecycle" and clients == 1) else None
             n = self.pgbench_wait(p)
             if kind != "enqueue":
@@ -305,7 +355,7 @@ class Bench:
                 log(f"  enqueue   {s:16s} clients={c}: {rate:8.0f} jobs/s")
         life_clients = [1] if self.smoke else [1, 2, 4, 8]
         for i, c in enumerate(life_clients):
-            for (s, _), (rate, fp) in self.measure("lifecycle", c, order, rotate=i).items():
+            for (s, _), (rate, fp) in self.measure("lifecycle", c, order + [("same rows", False)], rotate=i).items():
                 self.results["lifecycle"][(s, c)] = rate
                 self.results["footprint"].setdefault(s, {})[c] = fp
                 self.results.setdefault("rounds", {})[(s, c)] = fp["rounds"]
@@ -455,6 +505,18 @@ class Bench:
         L.append(f"\nBest lifecycle throughput: mcp_jobs {best:.0f} jobs/s, ceiling {best_ceiling:.0f} jobs/s "
                  f"(each at its best client count: ratio {best / best_ceiling:.2f}); best ratio at one client "
                  f"count: {ratios[best_c]:.2f} at {best_c} clients (target >= 0.70).\n")
+        if any(s == "same rows" for (s, c) in r["lifecycle"]):
+            L.append("**Same rows** (a reference, not a peer): mcp_jobs' own statements (src/queries) issued "
+                     "directly by pgbench on plain copies of its tables: the same rows, indexes and history, "
+                     "without the function layer and the row checks. mcp_jobs / same rows is what the "
+                     "extension's code costs; same rows / ceiling is what the history and indexes cost.\n")
+            L.append("| clients | same rows jobs/s | mcp_jobs / same rows | same rows / ceiling |")
+            L.append("|---:|---:|---:|---:|")
+            for c in sorted(c for (s, c) in r["lifecycle"] if s == "same rows"):
+                x = r["lifecycle"][("same rows", c)]
+                L.append(f"| {c} | {x:.0f} | {r['lifecycle'][('mcp_jobs', c)] / x:.2f} | "
+                         f"{x / r['lifecycle'][('ceiling', c)]:.2f} |")
+            L.append("")
         L.append("## Drain: claim + complete of jobs already queued (jobs/s)\n")
         L.append("| system | clients | jobs/s | mcp_jobs / this | mcp_jobs (batched) / this |")
         L.append("|---|---:|---:|---:|---:|")
@@ -477,7 +539,7 @@ class Bench:
         L.append("| system | WAL bytes/job | table+index growth bytes/job | dead tuples/job | mcp WAL ratio |")
         L.append("|---|---:|---:|---:|---:|")
         fp = {s: r["footprint"][s][min(r["footprint"][s])] for s in r["footprint"]}
-        for s in SYSTEMS:
+        for s in [s for s in SYSTEMS if s in fp]:
             f = fp[s]
             L.append(f"| {s} | {f['wal']:.0f} | {f['size']:.0f} | {f['dead']:.2f} | {fp['mcp_jobs']['wal'] / f['wal']:.2f} |")
         if r.get("memory"):

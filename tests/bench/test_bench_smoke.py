@@ -16,7 +16,7 @@ def test_bench_smoke(tmp_path):
                 "| mcp_jobs | 1 |", "| ceiling | 1 |", "| pg-boss | 1 |", "| pg-boss (batched) | 1 |",
                 "| graphile-worker | 1 |", "| graphile-worker (batched) | 1 |",
                 "| 100 queued |", "| 100 queued + 1k finished |",
-                "Best lifecycle throughput", "Backend memory", "Backend memory over many calls"):
+                "Best lifecycle throughput", "**Same rows**", "Backend memory", "Backend memory over many calls"):
         assert row in out, f"missing {row!r} in:\n{out}"
     for system in ("mcp_jobs", "ceiling", "pg-boss", "graphile-worker"):
         assert f"| {system} | " in out.split("Per job lifecycle footprint")[1]
