@@ -99,12 +99,16 @@ CREATE TABLE rows.job_events (LIKE mcp_jobs.job_events INCLUDING DEFAULTS INCLUD
 """
 
 
-def rows_statement(name, params, final_select=None):
+def rows_statement(name, params, final_select=None, events=True):
     """src/queries/<name>.sql on the `rows` tables, its $n replaced by `params`, comments dropped,
-    on one line (a pgbench command); optionally with its final SELECT replaced."""
+    on one line (a pgbench command); optionally with its final SELECT replaced, or without its
+    event insert (the `ev` CTE)."""
     with open(os.path.join(ROOT, "src", "queries", name + ".sql")) as f:
         text = f.read()
     text = "\n".join(re.sub(r"--.*$", "", line) for line in text.splitlines())
+    if not events:
+        text, n = re.subn(r"\), ev AS \(\n.*?\n\)\n", ")\n", text, flags=re.S)
+        assert n == 1, name
     if final_select:
         head, sep, _ = text.rpartition("\nSELECT ")
         assert sep, name
@@ -117,13 +121,16 @@ def rows_statement(name, params, final_select=None):
     return " ".join(text.split()) + ";\n"
 
 
-def rows_lifecycle():
+def rows_lifecycle(events=True):
+    """The lifecycle script of the "same rows" reference; without `events`, the same statements
+    without their job_events inserts (bench/quick.py --rows-without-events, for the analysis)."""
     enqueue = rows_statement("enqueue_plain", {1: "'bench'", 2: "'noop'", 3: "'{\"n\": 1}'::jsonb", 4: "5",
-                                               5: "NULL::timestamptz", 6: "3", 7: "NULL::text"})
+                                               5: "NULL::timestamptz", 6: "3", 7: "NULL::text"}, events=events)
     claim = rows_statement("claim", {1: "'w'", 2: "NULL::text[]", 3: "NULL::text[]", 4: "300"},
                            final_select=f"SELECT coalesce(max(id::text), '{ZERO_UUID}') AS jid, "
-                                        f"coalesce(max(current_run_id::text), '{ZERO_UUID}') AS rid FROM claimed")
-    complete = rows_statement("complete", {1: ":jid::uuid", 2: ":rid::uuid", 3: "NULL::jsonb"})
+                                        f"coalesce(max(current_run_id::text), '{ZERO_UUID}') AS rid FROM claimed",
+                           events=events)
+    complete = rows_statement("complete", {1: ":jid::uuid", 2: ":rid::uuid", 3: "NULL::jsonb"}, events=events)
     return enqueue + claim.rstrip(";\n") + " \\gset\n" + complete
 
 
@@ -147,6 +154,8 @@ SYSTEMS = {
     "pg-boss": ("pgboss", "pgboss", "TRUNCATE pgboss.job, pgboss.archive"),
     "graphile-worker": ("graphile", "graphile_worker", "TRUNCATE graphile_worker._private_jobs CASCADE"),
 }
+# systems driven by pgbench: script name prefix (scripts are <prefix>_<kind>[_batched])
+PGBENCH_PREFIX = {"mcp_jobs": "mcp", "ceiling": "ceiling", "same rows": "rows"}
 PEER_NAME = {"pg-boss": "pgboss", "graphile-worker": "graphile"}
 
 
@@ -179,7 +188,8 @@ class Bench:
         path = os.path.join(self.tmp, name + ".sql")
         if not os.path.exists(path):
             with open(path, "w") as f:
-                f.write(rows_lifecycle() if name == "rows_lifecycle" else SCRIPTS[name])
+                f.write(rows_lifecycle() if name == "rows_lifecycle"
+                        else rows_lifecycle(events=False) if name == "rowsne_lifecycle" else SCRIPTS[name])
         return path
 
     def pgbench(self, db, name, clients, seconds=None, transactions=None, log_prefix=None, wait=True, options=None):
@@ -231,7 +241,7 @@ class Bench:
     def completed(self, system):
         if system == "mcp_jobs":
             return self.sql("mcp", "SELECT count(*) FROM mcp_jobs.jobs WHERE status = 'completed'")[0][0]
-        if system == "same rows":
+        if SYSTEMS[system][1] == "rows":
             return self.sql("mcp", "SELECT count(*) FROM rows.jobs WHERE status = 'completed'")[0][0]
         return self.sql("ceiling", "SELECT count(*) FROM ceiling_jobs WHERE status = 'completed'")[0][0]
 
@@ -270,12 +280,12 @@ class Bench:
             fill_n = self.drain_n_batched if batched else self.drain_n
             self.fill(system, fill_n)
         lsn0, size0, dead0 = self.footprint(system)
-        if system in ("mcp_jobs", "ceiling", "same rows"):
+        if system in PGBENCH_PREFIX:
             db = SYSTEMS[system][0]
-            prefix = {"mcp_jobs": "mcp", "ceiling": "ceiling", "same rows": "rows"}[system]
+            prefix = PGBENCH_PREFIX[system]
             script = f"{prefix}_{kind}" + ("_batched" if batched else "")
             # the rows statements run as mcp_jobs' hot functions do (SET enable_seqscan = off, sql/finalize.sql)
-            opts = "-c enable_seqscan=off" if system == "same rows" else None
+            opts = "-c enable_seqscan=off" if db == "mcp" and prefix != "mcp" else None
             p = self.pgbench(db, script, clients, seconds=seconds, wait=False, options=opts)
             rss = self.sample_rss(p, seconds) if (system == "mcp_jobs" and kind == "lifecycle" and clients == 1) else None
             n = self.pgbench_wait(p)
