@@ -152,6 +152,23 @@ ALTER FUNCTION mcp_jobs.cancel_job(uuid) SET enable_seqscan = off;
 -- (tests/test_plans.py checks it for a plan made on an empty table).
 ALTER FUNCTION mcp_jobs.claim_jobs(text, text[], text[], integer, integer) SET plan_cache_mode = force_generic_plan;
 
+-- The other functions that run statements (reads of the history, maintenance, dead letters) plan
+-- every statement for the call at hand instead of keeping a generic plan. A generic plan is made
+-- from the table sizes of the moment it is made, and one made while the tables were empty (a fresh
+-- install: the maintenance worker aggregates and prunes from its first minute) joined events to
+-- jobs by a sequential scan of jobs for every event: aggregate_metrics took 30.8 s for 2 000 events
+-- of the hour beside 51 000 older jobs (tests/test_plans.py). Planning each call costs 0.05-0.84 ms
+-- per statement (bench/ANALYSIS.md), small next to what these calls read. The maintenance worker
+-- sets the same for its session (src/worker.rs).
+ALTER FUNCTION mcp_jobs.list_jobs(text, text, text, integer, uuid) SET plan_cache_mode = force_custom_plan;
+ALTER FUNCTION mcp_jobs.get_job(uuid) SET plan_cache_mode = force_custom_plan;
+ALTER FUNCTION mcp_jobs.get_job_stats(text) SET plan_cache_mode = force_custom_plan;
+ALTER FUNCTION mcp_jobs.alerts() SET plan_cache_mode = force_custom_plan;
+ALTER FUNCTION mcp_jobs.aggregate_metrics(timestamptz, timestamptz) SET plan_cache_mode = force_custom_plan;
+ALTER FUNCTION mcp_jobs.run_maintenance() SET plan_cache_mode = force_custom_plan;
+ALTER FUNCTION mcp_jobs.requeue_dead_letter(uuid) SET plan_cache_mode = force_custom_plan;
+ALTER FUNCTION mcp_jobs.resolve_dead_letter(uuid, text) SET plan_cache_mode = force_custom_plan;
+
 -- ---------------------------------------------------------------------------------------------
 -- Privileges: nothing is open to PUBLIC but the id helpers and the row checks. The extension owner (a superuser)
 -- can do everything; other roles get what the operator grants (README: "Grants"), and Supabase's

@@ -130,6 +130,19 @@ pub extern "C-unwind" fn mcp_jobs_maintenance_main(_arg: pg_sys::Datum) {
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
     let database = config::database();
     BackgroundWorker::connect_worker_to_spi(Some(&database), None);
+    // Plan every maintenance statement for the round at hand, as run_maintenance() does with its
+    // SET clause (sql/finalize.sql): a generic plan made while the tables were empty (this worker
+    // starts with a fresh install) joined events to jobs by sequential scans, 30.8 s for one
+    // aggregation in tests/test_plans.py. Session level, so a reload of the config file keeps it.
+    // SAFETY: a valid GUC name and value; outside any transaction, before the first round.
+    unsafe {
+        pg_sys::SetConfigOption(
+            c"plan_cache_mode".as_ptr(),
+            c"force_custom_plan".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+        );
+    }
     log!(
         "mcp_jobs maintenance worker started in database \"{database}\" (interval {} ms)",
         config::MAINTENANCE_INTERVAL_MS.get()

@@ -73,7 +73,8 @@ def test_hot_functions_plan_on_indexes_only(fresh):
                             WHERE 'enable_seqscan=off' = ANY (p.proconfig)
                               AND p.pronamespace = 'mcp_jobs'::regnamespace ORDER BY 1""").fetchall()
     assert sorted(g[0] for g in got) == sorted(
-        fresh.execute("SELECT %s::regprocedure::text", (h,)).fetchone()[0] for h in HOT)
+        fresh.execute("SELECT %s::regprocedure::text", (h,)).fetchone()[0]
+        for h in HOT + ["mcp_jobs._delete_job_history()"])  # the history trigger: further below
     plans = nested_plans_after_growth(fresh)
     scans = [p for p in plans if "Seq Scan" in p]
     assert not scans, scans
@@ -99,6 +100,8 @@ def test_control_without_the_setting_the_run_lookup_is_a_seq_scan(fresh):
 # only jobs_pkey can serve.
 # ---------------------------------------------------------------------------------------------
 import json  # noqa: E402
+
+import psycopg  # noqa: E402
 import re  # noqa: E402
 
 # indexes whose whole-index walk is the point: the queue in claim order, the expired leases
@@ -245,6 +248,221 @@ def test_control_the_key_claim_with_a_full_source_index_scans_it_whole(fresh):
     plans = plan_on_empty_then_grow(fresh, "EXECUTE key_claim", None,
                                     explain="EXPLAIN (FORMAT JSON) EXECUTE key_claim")
     assert not whole_index_scans(plans[0], leading_columns(fresh)), plans
+
+
+# ---------------------------------------------------------------------------------------------
+# complete_jobs planned while jobs was small
+#
+# A worker that starts on a young queue makes its generic plan for complete_jobs' statement from a
+# table of a few dozen jobs. Joined to the unnested id arrays (as up to 0.4.0's first draft), the
+# plan read the whole of jobs_pkey as the outer side of a nested loop: 19 ms per call at 100 000
+# jobs, growing with the table. complete_jobs now finds its jobs by `id = ANY ($1)` and each pair
+# by its position in the arrays: no join to plan.
+# ---------------------------------------------------------------------------------------------
+def small_table_cycles(conn, complete, cycles=8):
+    # client-side binding: `complete` may be an EXECUTE, which takes no server-side parameters
+    cur = psycopg.ClientCursor(conn)
+    """enqueue 5, claim them with claim_jobs, complete them with `complete` (SQL taking the id and
+    run id arrays as %s, %s); `cycles` times, so that the statements' generic plans are made while
+    jobs holds a few dozen rows."""
+    for _ in range(cycles):
+        conn.execute("SELECT count(mcp_jobs.enqueue_job('p', 't')) FROM generate_series(1, 5)")
+        ids, rids = conn.execute("SELECT array_agg(id), array_agg(run_id) FROM mcp_jobs.claim_jobs('w', p_limit => 5)").fetchone()
+        cur.execute(complete, (ids, rids))
+
+
+def grow(conn):
+    conn.execute("""INSERT INTO mcp_jobs.jobs (source, job_type, status, finished_at)
+                    SELECT 'p', 'old', 'completed', now() FROM generate_series(1, 20000)""")
+    conn.execute("""INSERT INTO mcp_jobs.job_runs (job_id, attempt, lease_seconds)
+                    SELECT mcp_jobs.uuidv7(), 1, 30 FROM generate_series(1, 20000)""")
+
+
+COMPLETE_JOBS = "SELECT count(*) FILTER (WHERE completed) FROM mcp_jobs.complete_jobs(%s, %s)"
+
+
+def test_complete_jobs_planned_on_a_small_table_probes_the_key(fresh):
+    fresh.execute("ANALYZE mcp_jobs.jobs, mcp_jobs.job_runs, mcp_jobs.job_events")
+    small_table_cycles(fresh, COMPLETE_JOBS)
+    grow(fresh)
+    notices = []
+    fresh.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
+    fresh.execute("LOAD 'auto_explain'")
+    for k, v in (("log_min_duration", "0"), ("log_nested_statements", "on"), ("log_level", "notice"),
+                 ("log_format", "json")):
+        fresh.execute(f"SET auto_explain.{k} = {v}")
+    small_table_cycles(fresh, COMPLETE_JOBS, cycles=1)
+    fresh.execute("SET auto_explain.log_min_duration = -1")
+    plans = [json.loads(n[n.index("{"):]) for n in notices if '"Query Text"' in n]
+    plans = [p for p in plans if "array_position" in p["Query Text"]]
+    assert len(plans) == 1, notices
+    leading = leading_columns(fresh)
+    nodes = list(walk(plans[0]["Plan"]))
+    assert not whole_index_scans(plans[0]["Plan"], leading), plans
+    assert not [n for n in nodes if n["Node Type"] == "Seq Scan"], plans
+    assert [n.get("Index Name") for n in nodes
+            if n.get("Relation Name") == "jobs" and "Scan" in n["Node Type"]] == ["jobs_pkey"], plans
+
+
+# The draft of complete_jobs' statement that joined the unnested arrays, reduced to what decides its plan.
+JOIN_COMPLETE = """
+PREPARE join_complete(uuid[], uuid[]) AS
+WITH input AS (
+    SELECT i.job_id, i.run_id, i.ord
+      FROM ROWS FROM (unnest($1), unnest($2)) WITH ORDINALITY AS i(job_id, run_id, ord)
+)
+UPDATE mcp_jobs.jobs j SET status = 'completed', finished_at = now(), lease_expires_at = NULL
+  FROM input i
+ WHERE j.id = i.job_id AND j.status = 'processing' COLLATE "C" AND j.current_run_id = i.run_id
+RETURNING i.ord"""
+
+
+def test_control_the_join_complete_planned_on_a_small_table_scans_the_whole_primary_key(fresh):
+    fresh.execute("SET enable_seqscan = off")  # as complete_jobs runs
+    fresh.execute("ANALYZE mcp_jobs.jobs, mcp_jobs.job_runs, mcp_jobs.job_events")
+    fresh.execute(JOIN_COMPLETE)
+    small_table_cycles(fresh, "EXECUTE join_complete(%s, %s)")
+    grow(fresh)
+    fresh.execute("SELECT count(mcp_jobs.enqueue_job('p', 't')) FROM generate_series(1, 5)")
+    ids, rids = fresh.execute("SELECT array_agg(id), array_agg(run_id) FROM mcp_jobs.claim_jobs('w', p_limit => 5)").fetchone()
+    fresh.execute("BEGIN")
+    plan = psycopg.ClientCursor(fresh).execute("EXPLAIN (FORMAT JSON) EXECUTE join_complete(%s, %s)",
+                                               (ids, rids)).fetchone()[0][0]["Plan"]
+    fresh.execute("ROLLBACK")
+    assert "jobs_pkey" in whole_index_scans(plan, leading_columns(fresh)), plan
+
+
+# ---------------------------------------------------------------------------------------------
+# Deleting jobs: the history trigger planned on empty tables
+#
+# A statement trigger fires for zero rows too, so a session whose first deletes found empty tables
+# (the maintenance worker pruning nothing on a fresh install) made its PL/pgSQL plans from them. In
+# 0.3.0 that was a sequential scan of job_events joined to the deleted ids by a nested loop: every
+# later delete read the whole event log (189 ms for 10 jobs with 50 000 events).
+# ---------------------------------------------------------------------------------------------
+OLD_DELETE_HISTORY = """
+CREATE OR REPLACE FUNCTION mcp_jobs._delete_job_history() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    DELETE FROM mcp_jobs.job_events e USING deleted_jobs d WHERE e.job_id = d.id;
+    DELETE FROM mcp_jobs.job_runs r USING deleted_jobs d WHERE r.job_id = d.id;
+    RETURN NULL;
+END
+$$"""
+
+
+def history_delete_plans(conn):
+    """Delete nothing 8 times on empty analyzed tables, grow the history, delete 10 jobs and return
+    the JSON plans of the trigger's statements."""
+    conn.execute("ANALYZE mcp_jobs.jobs, mcp_jobs.job_runs, mcp_jobs.job_events")
+    for _ in range(8):
+        conn.execute("DELETE FROM mcp_jobs.jobs WHERE finished_at < now() - interval '30 days'")
+    conn.execute("SELECT count(mcp_jobs.enqueue_job('p', 't')) FROM generate_series(1, 5000)")
+    grow(conn)
+    notices = []
+    conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
+    conn.execute("LOAD 'auto_explain'")
+    for k, v in (("log_min_duration", "0"), ("log_nested_statements", "on"), ("log_level", "notice"),
+                 ("log_format", "json")):
+        conn.execute(f"SET auto_explain.{k} = {v}")
+    assert conn.execute("""WITH d AS (DELETE FROM mcp_jobs.jobs
+                                       WHERE id IN (SELECT id FROM mcp_jobs.jobs WHERE job_type = 't' LIMIT 10)
+                                      RETURNING 1)
+                           SELECT count(*) FROM d""").fetchone()[0] == 10
+    conn.execute("SET auto_explain.log_min_duration = -1")
+    plans = [json.loads(n[n.index("{"):]) for n in notices if '"Query Text"' in n]
+    plans = [p["Plan"] for p in plans if "deleted_jobs" in p["Query Text"]]
+    assert len(plans) == 2, notices
+    assert conn.execute("SELECT count(*) FROM mcp_jobs.job_events WHERE job_id NOT IN (SELECT id FROM mcp_jobs.jobs)").fetchone()[0] == 0
+    return plans
+
+
+def test_deleting_jobs_finds_their_history_by_index_whatever_the_plan_was_made_from(fresh):
+    plans = history_delete_plans(fresh)
+    leading = leading_columns(fresh)
+    nodes = [n for p in plans for n in walk(p)]
+    assert not [n for n in nodes if n["Node Type"] == "Seq Scan"], plans
+    assert not [s for p in plans for s in whole_index_scans(p, leading)], plans
+
+
+def test_control_the_0_3_0_history_trigger_scans_the_event_log(fresh):
+    fresh.execute(OLD_DELETE_HISTORY)
+    plans = history_delete_plans(fresh)
+    assert any(n["Node Type"] == "Seq Scan" and n.get("Relation Name") == "job_events"
+               for p in plans for n in walk(p)), plans
+
+
+# ---------------------------------------------------------------------------------------------
+# Reads and maintenance of the history plan each call
+#
+# The maintenance worker aggregates and prunes from the first minute of a fresh install, so its
+# generic plans were made from empty tables: the hourly aggregation joined events to jobs by a
+# sequential scan of jobs for every event (30.8 s for 2 000 events of the hour beside 51 000 older
+# jobs). The functions that read or maintain the history carry SET plan_cache_mode =
+# force_custom_plan (the worker sets it for its session).
+# ---------------------------------------------------------------------------------------------
+HISTORY_FUNCTIONS = [
+    "mcp_jobs.list_jobs(text, text, text, integer, uuid)", "mcp_jobs.get_job(uuid)",
+    "mcp_jobs.get_job_stats(text)", "mcp_jobs.alerts()", "mcp_jobs.aggregate_metrics(timestamptz, timestamptz)",
+    "mcp_jobs.run_maintenance()", "mcp_jobs.requeue_dead_letter(uuid)", "mcp_jobs.resolve_dead_letter(uuid, text)",
+]
+
+
+def history_plans(conn):
+    """Aggregate 8 times on empty tables and read one job 8 times, grow the history (5 000 jobs and
+    20 000 events of 40 days ago, 200 jobs of this hour), then return the JSON plans (with actual
+    loops) of one more aggregate_metrics() and get_job()."""
+    conn.execute("ANALYZE mcp_jobs.jobs, mcp_jobs.job_runs, mcp_jobs.job_events")
+    for _ in range(8):  # the worker's first minutes on a fresh install
+        conn.execute("SELECT mcp_jobs.aggregate_metrics()")
+    jid = conn.execute("SELECT mcp_jobs.enqueue_job('p', 't')").fetchone()[0]
+    for _ in range(8):
+        conn.execute("SELECT mcp_jobs.get_job(%s)", (jid,))
+    conn.execute("""INSERT INTO mcp_jobs.jobs (source, job_type, status, finished_at, created_at)
+                    SELECT 'p', 't', 'completed', now() - interval '40 days', now() - interval '40 days'
+                      FROM generate_series(1, 5000)""")
+    conn.execute("""INSERT INTO mcp_jobs.job_events (job_id, event_type, created_at)
+                    SELECT id, 'enqueued', now() - interval '40 days' FROM mcp_jobs.jobs, generate_series(1, 4)
+                     WHERE job_type = 't' AND status = 'completed'""")
+    conn.execute("SELECT count(mcp_jobs.enqueue_job('p', 't')) FROM generate_series(1, 200)")
+    notices = []
+    conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
+    conn.execute("LOAD 'auto_explain'")
+    for k, v in (("log_min_duration", "0"), ("log_nested_statements", "on"), ("log_level", "notice"),
+                 ("log_format", "json"), ("log_analyze", "on"), ("log_timing", "off")):
+        conn.execute(f"SET auto_explain.{k} = {v}")
+    conn.execute("SELECT mcp_jobs.aggregate_metrics()")
+    conn.execute("SELECT mcp_jobs.get_job(%s)", (jid,))
+    conn.execute("SET auto_explain.log_min_duration = -1")
+    plans = [json.loads(n[n.index("{"):]) for n in notices if '"Query Text"' in n]
+    return [p for p in plans if "job_events" in p["Query Text"] and "mcp_jobs." not in p["Query Text"][:40]]
+
+
+def rescanned_seq_scans(plans):
+    return [(n["Relation Name"], n["Actual Loops"]) for p in plans for n in walk(p["Plan"])
+            if n["Node Type"] == "Seq Scan" and n.get("Actual Loops", 0) > 1]
+
+
+def test_history_reads_and_maintenance_plan_each_call(fresh):
+    got = fresh.execute("""SELECT p.oid::regprocedure::text FROM pg_proc p
+                            WHERE 'plan_cache_mode=force_custom_plan' = ANY (p.proconfig)
+                              AND p.pronamespace = 'mcp_jobs'::regnamespace ORDER BY 1""").fetchall()
+    assert sorted(g[0] for g in got) == sorted(
+        fresh.execute("SELECT %s::regprocedure::text", (h,)).fetchone()[0] for h in HISTORY_FUNCTIONS)
+    plans = history_plans(fresh)
+    assert len(plans) >= 2, plans
+    assert not rescanned_seq_scans(plans), plans
+    get_job = [p for p in plans if "'dead_letters'" in p["Query Text"]]  # src/queries/get_job.sql
+    assert len(get_job) == 1, plans
+    assert not [n for p in get_job for n in walk(p["Plan"])
+                if n["Node Type"] == "Seq Scan" and n["Relation Name"] == "job_events"], get_job
+
+
+def test_control_generic_plans_of_the_aggregation_rescan_jobs(fresh):
+    for f in HISTORY_FUNCTIONS:
+        fresh.execute(f"ALTER FUNCTION {f} RESET plan_cache_mode")
+    plans = history_plans(fresh)
+    assert rescanned_seq_scans(plans), plans
 
 
 # ---------------------------------------------------------------------------------------------
