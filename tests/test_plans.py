@@ -1,14 +1,17 @@
-"""Plans of the hot functions stay on indexes as tables grow.
+"""Plans stay on indexes as tables grow.
 
-Each backend prepares the queue's statements once and PostgreSQL keeps a generic plan made from the
-table sizes of that moment. Made while job_runs was empty, "find the run by id" was a sequential
-scan that every later call paid as the table grew (0.37 ms and 102 buffers per complete_job in a
-30 000-job drain). The hot functions carry SET enable_seqscan = off (sql/finalize.sql); this test
-builds the worst case (plans cached on empty tables, then 20 000 runs) and reads the nested plans
-with auto_explain. The control test removes the setting and shows the sequential scan, so the check
-can fail.
+Each session prepares the extension's statements once and PostgreSQL keeps a generic plan made from
+the table sizes of that moment. Each section below builds one case where a plan made from empty or
+young tables read whole tables or indexes ever after, reads the plans with auto_explain (JSON), and
+has a control that shows the old form failing the same check, so that the check can fail.
 """
+import contextlib
+import json
+import re
+
+import psycopg
 import pytest
+from pgharness import Cluster
 
 HOT = [
     "mcp_jobs.enqueue_job(text, text, jsonb, integer, timestamptz, integer, text)",
@@ -38,6 +41,60 @@ def fresh(cluster, request):
         conn.close()
 
 
+ANALYZE_HISTORY = "ANALYZE mcp_jobs.jobs, mcp_jobs.job_runs, mcp_jobs.job_events"
+
+
+@contextlib.contextmanager
+def explained(conn, analyze=False):
+    """auto_explain in this session while the block runs. Yields a list that, after the block,
+    holds the JSON plan ({"Query Text", "Plan"}) of every statement run in it, nested ones included
+    (with actual row counts and loops when `analyze`)."""
+    notices = []
+
+    def on_notice(d):
+        notices.append(d.message_primary or "")
+
+    conn.add_notice_handler(on_notice)
+    conn.execute("LOAD 'auto_explain'")
+    settings = [("log_min_duration", "0"), ("log_nested_statements", "on"), ("log_level", "notice"),
+                ("log_format", "json")]
+    if analyze:
+        settings += [("log_analyze", "on"), ("log_timing", "off")]
+    for k, v in settings:
+        conn.execute(f"SET auto_explain.{k} = {v}")
+    plans = []
+    try:
+        yield plans
+    finally:
+        conn.execute("SET auto_explain.log_min_duration = -1")
+        conn.remove_notice_handler(on_notice)
+        plans.extend(json.loads(n[n.index("{"):]) for n in notices if '"Query Text"' in n)
+
+
+def walk(plan):
+    """Every node of a JSON plan."""
+    stack = [plan]
+    while stack:
+        n = stack.pop()
+        yield n
+        stack.extend(n.get("Plans", []))
+
+
+def functions_with(conn, setting):
+    """The functions of mcp_jobs whose SET clauses include `setting` ('name=value')."""
+    return sorted(r[0] for r in conn.execute("""
+        SELECT p.oid::regprocedure::text FROM pg_proc p
+         WHERE %s = ANY (p.proconfig) AND p.pronamespace = 'mcp_jobs'::regnamespace""", (setting,)))
+
+
+def regprocedures(conn, signatures):
+    return sorted(conn.execute("SELECT %s::regprocedure::text", (f,)).fetchone()[0] for f in signatures)
+
+
+def queue(conn, n=20000):
+    conn.execute("INSERT INTO mcp_jobs.jobs (source, job_type) SELECT 'p', 't' FROM generate_series(1, %s)", (n,))
+
+
 def nested_plans_after_growth(conn):
     """Cache generic plans on analyzed empty tables, grow job_runs and jobs, then return the nested plans of
     one more enqueue, claim, progress and complete."""
@@ -53,38 +110,34 @@ def nested_plans_after_growth(conn):
                     SELECT mcp_jobs.uuidv7(), 1, 30 FROM generate_series(1, 20000)""")
     conn.execute("""INSERT INTO mcp_jobs.jobs (source, job_type, status, finished_at)
                     SELECT 'p', 'old', 'completed', now() FROM generate_series(1, 20000)""")
-    notices = []
-    conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
-    conn.execute("LOAD 'auto_explain'")
-    for k, v in (("log_min_duration", "0"), ("log_nested_statements", "on"), ("log_level", "notice")):
-        conn.execute(f"SET auto_explain.{k} = {v}")
-    one("SELECT mcp_jobs.enqueue_job('p', 't')")
-    jid, rid = one("SELECT id, run_id FROM mcp_jobs.claim_next_job('w')")
-    one("SELECT mcp_jobs.report_progress(%s, %s)", jid, rid)
-    one("SELECT mcp_jobs.complete_job(%s, %s)", jid, rid)
-    conn.execute("SET auto_explain.log_min_duration = -1")
-    plans = [n for n in notices if "Query Text:" in n and "mcp_jobs." in n]
-    assert len(plans) >= 5, notices
+    with explained(conn) as plans:
+        one("SELECT mcp_jobs.enqueue_job('p', 't')")
+        jid, rid = one("SELECT id, run_id FROM mcp_jobs.claim_next_job('w')")
+        one("SELECT mcp_jobs.report_progress(%s, %s)", jid, rid)
+        one("SELECT mcp_jobs.complete_job(%s, %s)", jid, rid)
+    plans = [p for p in plans if "mcp_jobs." in p["Query Text"]]
+    assert len(plans) >= 5, plans
     return plans
 
 
+def seq_scans(plans):
+    """(statement, table) of every sequential scan in the plans."""
+    return [(p["Query Text"][:60], n["Relation Name"]) for p in plans for n in walk(p["Plan"])
+            if n["Node Type"] == "Seq Scan"]
+
+
 def test_hot_functions_plan_on_indexes_only(fresh):
-    got = fresh.execute("""SELECT p.oid::regprocedure::text FROM pg_proc p
-                            WHERE 'enable_seqscan=off' = ANY (p.proconfig)
-                              AND p.pronamespace = 'mcp_jobs'::regnamespace ORDER BY 1""").fetchall()
-    assert sorted(g[0] for g in got) == sorted(
-        fresh.execute("SELECT %s::regprocedure::text", (h,)).fetchone()[0]
-        for h in HOT + ["mcp_jobs._delete_job_history()"])  # the history trigger: further below
-    plans = nested_plans_after_growth(fresh)
-    scans = [p for p in plans if "Seq Scan" in p]
+    assert functions_with(fresh, "enable_seqscan=off") == regprocedures(
+        fresh, HOT + ["mcp_jobs._delete_job_history()"])  # the history trigger: further below
+    scans = seq_scans(nested_plans_after_growth(fresh))
     assert not scans, scans
 
 
 def test_control_without_the_setting_the_run_lookup_is_a_seq_scan(fresh):
     for h in HOT:
         fresh.execute(f"ALTER FUNCTION {h} RESET enable_seqscan")
-    plans = nested_plans_after_growth(fresh)
-    assert any("Seq Scan on job_runs" in p for p in plans), plans
+    scans = seq_scans(nested_plans_after_growth(fresh))
+    assert any(table == "job_runs" for _, table in scans), scans
 
 
 # ---------------------------------------------------------------------------------------------
@@ -99,11 +152,6 @@ def test_control_without_the_setting_the_run_lookup_is_a_seq_scan(fresh):
 # claim until an ANALYZE replaced the plan. The claims now find the job by a key restriction that
 # only jobs_pkey can serve.
 # ---------------------------------------------------------------------------------------------
-import json  # noqa: E402
-
-import psycopg  # noqa: E402
-import re  # noqa: E402
-
 # indexes whose whole-index walk is the point: the queue in claim order, the expired leases
 ORDERED_WALKS = {"jobs_claim_idx", "jobs_lease_idx"}
 
@@ -123,18 +171,10 @@ def whole_index_scans(plan, leading):
     """Index scans of a JSON plan whose Index Cond does not fix the index's first column: they read
     the whole index (a condition on a later column is checked entry by entry), apart from the
     walks in claim or lease order."""
-    out = []
-    stack = [plan]
-    while stack:
-        n = stack.pop()
-        name = n.get("Index Name")
-        if n.get("Node Type") in ("Index Scan", "Index Only Scan", "Bitmap Index Scan") \
-                and name not in ORDERED_WALKS:
-            col = leading.get(name, "?")
-            if not re.search(rf"\b{re.escape(col)} = ", n.get("Index Cond", "")):
-                out.append(name)
-        stack.extend(n.get("Plans", []))
-    return out
+    return [n["Index Name"] for n in walk(plan)
+            if n.get("Node Type") in ("Index Scan", "Index Only Scan", "Bitmap Index Scan")
+            and n["Index Name"] not in ORDERED_WALKS
+            and not re.search(rf"\b{re.escape(leading.get(n['Index Name'], '?'))} = ", n.get("Index Cond", ""))]
 
 
 def test_whole_index_scans_detects_a_scan_that_does_not_fix_the_first_column():
@@ -153,33 +193,25 @@ def plan_on_empty_then_grow(conn, warmup, probe, explain=None):
     that), queue 20 000 jobs without ANALYZE, run `probe` once more and return the JSON plans of
     the statements it ran on the grown table (auto_explain, or `explain` for a PREPAREd statement)."""
     conn.execute("TRUNCATE mcp_jobs.jobs")
-    conn.execute("ANALYZE mcp_jobs.jobs, mcp_jobs.job_runs, mcp_jobs.job_events")
+    conn.execute(ANALYZE_HISTORY)
     assert conn.execute("SELECT pg_relation_size('mcp_jobs.jobs')").fetchone()[0] == 0
     for _ in range(8):  # the 6th execution of a prepared statement switches to its generic plan
         conn.execute("BEGIN")
         conn.execute(warmup)
         conn.execute("ROLLBACK")
-    conn.execute("""INSERT INTO mcp_jobs.jobs (source, job_type)
-                    SELECT 'p', 't' FROM generate_series(1, 20000)""")
+    queue(conn)
     if explain:
         conn.execute("BEGIN")
         rows = conn.execute(explain).fetchone()[0]
         conn.execute("ROLLBACK")
         return [rows[0]["Plan"]]
-    notices = []
-    conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
-    conn.execute("LOAD 'auto_explain'")
-    for k, v in (("log_min_duration", "0"), ("log_nested_statements", "on"), ("log_level", "notice"),
-                 ("log_format", "json")):
-        conn.execute(f"SET auto_explain.{k} = {v}")
-    conn.execute("BEGIN")
-    got = conn.execute(probe).fetchall()
-    conn.execute("ROLLBACK")
-    conn.execute("SET auto_explain.log_min_duration = -1")
+    with explained(conn) as plans:
+        conn.execute("BEGIN")
+        got = conn.execute(probe).fetchall()
+        conn.execute("ROLLBACK")
     assert got, "the probe claimed nothing"
-    plans = [json.loads(n[n.index("{"):]) for n in notices if '"Query Text"' in n]
     plans = [p["Plan"] for p in plans if "mcp_jobs.jobs" in p["Query Text"] and "UPDATE" in p["Query Text"]]
-    assert plans, notices
+    assert plans, "no plan of a claim statement"
     return plans
 
 
@@ -197,14 +229,6 @@ def test_claims_planned_on_an_empty_table_probe_the_key(fresh, call):
     assert [n["Node Type"] for n in nodes if n.get("Index Name") == "jobs_claim_idx"] == ["Index Scan"], plans
     assert not [n for n in nodes if n["Node Type"] == "Sort" and "priority" in str(n.get("Sort Key"))
                 and "claimed" not in str(n.get("Sort Key"))], plans
-
-
-def walk(plan):
-    stack = [plan]
-    while stack:
-        n = stack.pop()
-        yield n
-        stack.extend(n.get("Plans", []))
 
 
 # The 0.3.0 claim, reduced to what decides its plan: `next` joined to jobs by id.
@@ -265,7 +289,7 @@ def cancel_plan_after_growth(conn, cancel, explain=None):
     """Run `cancel` (SQL taking a job id as %s) 8 times on an empty, analyzed jobs table, queue
     20 000 jobs without ANALYZE, and return the JSON plan of the cancel of the newest one."""
     conn.execute("TRUNCATE mcp_jobs.jobs")
-    conn.execute("ANALYZE mcp_jobs.jobs, mcp_jobs.job_runs, mcp_jobs.job_events")
+    conn.execute(ANALYZE_HISTORY)
     cur = psycopg.ClientCursor(conn)
     for _ in range(8):
         conn.execute("BEGIN")
@@ -274,24 +298,19 @@ def cancel_plan_after_growth(conn, cancel, explain=None):
         except psycopg.Error:
             pass
         conn.execute("ROLLBACK")
-    conn.execute("INSERT INTO mcp_jobs.jobs (source, job_type) SELECT 'p', 't' FROM generate_series(1, 20000)")
+    queue(conn)
     jid = conn.execute("SELECT id FROM mcp_jobs.jobs ORDER BY id DESC LIMIT 1").fetchone()[0]
-    conn.execute("BEGIN")
     if explain:
+        conn.execute("BEGIN")
         plan = cur.execute(explain, (jid,)).fetchone()[0][0]["Plan"]
         conn.execute("ROLLBACK")
         return plan
-    notices = []
-    conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
-    conn.execute("LOAD 'auto_explain'")
-    for k, v in (("log_min_duration", "0"), ("log_nested_statements", "on"), ("log_level", "notice"),
-                 ("log_format", "json")):
-        conn.execute(f"SET auto_explain.{k} = {v}")
-    cur.execute(cancel, (jid,))
-    conn.execute("ROLLBACK")
-    plans = [json.loads(n[n.index("{"):]) for n in notices if '"Query Text"' in n]
+    with explained(conn) as plans:
+        conn.execute("BEGIN")
+        cur.execute(cancel, (jid,))
+        conn.execute("ROLLBACK")
     plans = [p["Plan"] for p in plans if "'cancelled'" in p["Query Text"]]
-    assert len(plans) == 1, notices
+    assert len(plans) == 1, plans
     return plans[0]
 
 
@@ -324,11 +343,11 @@ def test_control_cancel_without_the_collation_scans_the_claim_index(fresh):
 # by its position in the arrays: no join to plan.
 # ---------------------------------------------------------------------------------------------
 def small_table_cycles(conn, complete, cycles=8):
-    # client-side binding: `complete` may be an EXECUTE, which takes no server-side parameters
-    cur = psycopg.ClientCursor(conn)
     """enqueue 5, claim them with claim_jobs, complete them with `complete` (SQL taking the id and
     run id arrays as %s, %s); `cycles` times, so that the statements' generic plans are made while
     jobs holds a few dozen rows."""
+    # client-side binding: `complete` may be an EXECUTE, which takes no server-side parameters
+    cur = psycopg.ClientCursor(conn)
     for _ in range(cycles):
         conn.execute("SELECT count(mcp_jobs.enqueue_job('p', 't')) FROM generate_series(1, 5)")
         ids, rids = conn.execute("SELECT array_agg(id), array_agg(run_id) FROM mcp_jobs.claim_jobs('w', p_limit => 5)").fetchone()
@@ -346,26 +365,16 @@ COMPLETE_JOBS = "SELECT count(*) FILTER (WHERE completed) FROM mcp_jobs.complete
 
 
 def test_complete_jobs_planned_on_a_small_table_probes_the_key(fresh):
-    fresh.execute("ANALYZE mcp_jobs.jobs, mcp_jobs.job_runs, mcp_jobs.job_events")
+    fresh.execute(ANALYZE_HISTORY)
     small_table_cycles(fresh, COMPLETE_JOBS)
     grow(fresh)
-    notices = []
-    fresh.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
-    fresh.execute("LOAD 'auto_explain'")
-    for k, v in (("log_min_duration", "0"), ("log_nested_statements", "on"), ("log_level", "notice"),
-                 ("log_format", "json")):
-        fresh.execute(f"SET auto_explain.{k} = {v}")
-    small_table_cycles(fresh, COMPLETE_JOBS, cycles=1)
-    fresh.execute("SET auto_explain.log_min_duration = -1")
-    plans = [json.loads(n[n.index("{"):]) for n in notices if '"Query Text"' in n]
+    with explained(fresh) as plans:
+        small_table_cycles(fresh, COMPLETE_JOBS, cycles=1)
     plans = [p for p in plans if "array_position" in p["Query Text"]]
-    assert len(plans) == 1, notices
-    leading = leading_columns(fresh)
-    nodes = list(walk(plans[0]["Plan"]))
-    assert not whole_index_scans(plans[0]["Plan"], leading), plans
-    assert not [n for n in nodes if n["Node Type"] == "Seq Scan"], plans
-    assert [n.get("Index Name") for n in nodes
-            if n.get("Relation Name") == "jobs" and "Scan" in n["Node Type"]] == ["jobs_pkey"], plans
+    assert len(plans) == 1, plans
+    assert not whole_index_scans(plans[0]["Plan"], leading_columns(fresh)), plans
+    assert not seq_scans(plans), plans
+    assert job_scans(plans[0]["Plan"]) == ["jobs_pkey"], plans
 
 
 # The draft of complete_jobs' statement that joined the unnested arrays, reduced to what decides its plan.
@@ -383,7 +392,7 @@ RETURNING i.ord"""
 
 def test_control_the_join_complete_planned_on_a_small_table_scans_the_whole_primary_key(fresh):
     fresh.execute("SET enable_seqscan = off")  # as complete_jobs runs
-    fresh.execute("ANALYZE mcp_jobs.jobs, mcp_jobs.job_runs, mcp_jobs.job_events")
+    fresh.execute(ANALYZE_HISTORY)
     fresh.execute(JOIN_COMPLETE)
     small_table_cycles(fresh, "EXECUTE join_complete(%s, %s)")
     grow(fresh)
@@ -418,25 +427,18 @@ $$"""
 def history_delete_plans(conn):
     """Delete nothing 8 times on empty analyzed tables, grow the history, delete 10 jobs and return
     the JSON plans of the trigger's statements."""
-    conn.execute("ANALYZE mcp_jobs.jobs, mcp_jobs.job_runs, mcp_jobs.job_events")
+    conn.execute(ANALYZE_HISTORY)
     for _ in range(8):
         conn.execute("DELETE FROM mcp_jobs.jobs WHERE finished_at < now() - interval '30 days'")
     conn.execute("SELECT count(mcp_jobs.enqueue_job('p', 't')) FROM generate_series(1, 5000)")
     grow(conn)
-    notices = []
-    conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
-    conn.execute("LOAD 'auto_explain'")
-    for k, v in (("log_min_duration", "0"), ("log_nested_statements", "on"), ("log_level", "notice"),
-                 ("log_format", "json")):
-        conn.execute(f"SET auto_explain.{k} = {v}")
-    assert conn.execute("""WITH d AS (DELETE FROM mcp_jobs.jobs
-                                       WHERE id IN (SELECT id FROM mcp_jobs.jobs WHERE job_type = 't' LIMIT 10)
-                                      RETURNING 1)
-                           SELECT count(*) FROM d""").fetchone()[0] == 10
-    conn.execute("SET auto_explain.log_min_duration = -1")
-    plans = [json.loads(n[n.index("{"):]) for n in notices if '"Query Text"' in n]
-    plans = [p["Plan"] for p in plans if "deleted_jobs" in p["Query Text"]]
-    assert len(plans) == 2, notices
+    with explained(conn) as plans:
+        assert conn.execute("""WITH d AS (DELETE FROM mcp_jobs.jobs
+                                           WHERE id IN (SELECT id FROM mcp_jobs.jobs WHERE job_type = 't' LIMIT 10)
+                                          RETURNING 1)
+                               SELECT count(*) FROM d""").fetchone()[0] == 10
+    plans = [p for p in plans if "deleted_jobs" in p["Query Text"]]
+    assert len(plans) == 2, plans
     assert conn.execute("SELECT count(*) FROM mcp_jobs.job_events WHERE job_id NOT IN (SELECT id FROM mcp_jobs.jobs)").fetchone()[0] == 0
     return plans
 
@@ -444,16 +446,14 @@ def history_delete_plans(conn):
 def test_deleting_jobs_finds_their_history_by_index_whatever_the_plan_was_made_from(fresh):
     plans = history_delete_plans(fresh)
     leading = leading_columns(fresh)
-    nodes = [n for p in plans for n in walk(p)]
-    assert not [n for n in nodes if n["Node Type"] == "Seq Scan"], plans
-    assert not [s for p in plans for s in whole_index_scans(p, leading)], plans
+    assert not seq_scans(plans), plans
+    assert not [s for p in plans for s in whole_index_scans(p["Plan"], leading)], plans
 
 
 def test_control_the_0_3_0_history_trigger_scans_the_event_log(fresh):
     fresh.execute(OLD_DELETE_HISTORY)
-    plans = history_delete_plans(fresh)
-    assert any(n["Node Type"] == "Seq Scan" and n.get("Relation Name") == "job_events"
-               for p in plans for n in walk(p)), plans
+    scans = seq_scans(history_delete_plans(fresh))
+    assert any(table == "job_events" for _, table in scans), scans
 
 
 # ---------------------------------------------------------------------------------------------
@@ -476,7 +476,7 @@ def history_plans(conn):
     """Aggregate 8 times on empty tables and read one job 8 times, grow the history (5 000 jobs and
     20 000 events of 40 days ago, 200 jobs of this hour), then return the JSON plans (with actual
     loops) of one more aggregate_metrics() and get_job()."""
-    conn.execute("ANALYZE mcp_jobs.jobs, mcp_jobs.job_runs, mcp_jobs.job_events")
+    conn.execute(ANALYZE_HISTORY)
     for _ in range(8):  # the worker's first minutes on a fresh install
         conn.execute("SELECT mcp_jobs.aggregate_metrics()")
     jid = conn.execute("SELECT mcp_jobs.enqueue_job('p', 't')").fetchone()[0]
@@ -489,16 +489,9 @@ def history_plans(conn):
                     SELECT id, 'enqueued', now() - interval '40 days' FROM mcp_jobs.jobs, generate_series(1, 4)
                      WHERE job_type = 't' AND status = 'completed'""")
     conn.execute("SELECT count(mcp_jobs.enqueue_job('p', 't')) FROM generate_series(1, 200)")
-    notices = []
-    conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
-    conn.execute("LOAD 'auto_explain'")
-    for k, v in (("log_min_duration", "0"), ("log_nested_statements", "on"), ("log_level", "notice"),
-                 ("log_format", "json"), ("log_analyze", "on"), ("log_timing", "off")):
-        conn.execute(f"SET auto_explain.{k} = {v}")
-    conn.execute("SELECT mcp_jobs.aggregate_metrics()")
-    conn.execute("SELECT mcp_jobs.get_job(%s)", (jid,))
-    conn.execute("SET auto_explain.log_min_duration = -1")
-    plans = [json.loads(n[n.index("{"):]) for n in notices if '"Query Text"' in n]
+    with explained(conn, analyze=True) as plans:
+        conn.execute("SELECT mcp_jobs.aggregate_metrics()")
+        conn.execute("SELECT mcp_jobs.get_job(%s)", (jid,))
     return [p for p in plans if "job_events" in p["Query Text"] and "mcp_jobs." not in p["Query Text"][:40]]
 
 
@@ -508,18 +501,13 @@ def rescanned_seq_scans(plans):
 
 
 def test_history_reads_and_maintenance_plan_each_call(fresh):
-    got = fresh.execute("""SELECT p.oid::regprocedure::text FROM pg_proc p
-                            WHERE 'plan_cache_mode=force_custom_plan' = ANY (p.proconfig)
-                              AND p.pronamespace = 'mcp_jobs'::regnamespace ORDER BY 1""").fetchall()
-    assert sorted(g[0] for g in got) == sorted(
-        fresh.execute("SELECT %s::regprocedure::text", (h,)).fetchone()[0] for h in HISTORY_FUNCTIONS)
+    assert functions_with(fresh, "plan_cache_mode=force_custom_plan") == regprocedures(fresh, HISTORY_FUNCTIONS)
     plans = history_plans(fresh)
     assert len(plans) >= 2, plans
     assert not rescanned_seq_scans(plans), plans
     get_job = [p for p in plans if "'dead_letters'" in p["Query Text"]]  # src/queries/get_job.sql
     assert len(get_job) == 1, plans
-    assert not [n for p in get_job for n in walk(p["Plan"])
-                if n["Node Type"] == "Seq Scan" and n["Relation Name"] == "job_events"], get_job
+    assert not [s for s in seq_scans(get_job) if s[1] == "job_events"], get_job
 
 
 def test_control_generic_plans_of_the_aggregation_rescan_jobs(fresh):
@@ -537,8 +525,6 @@ def test_control_generic_plans_of_the_aggregation_rescan_jobs(fresh):
 # every call. claim_jobs carries SET plan_cache_mode = force_generic_plan; pg_stat_statements
 # (track_planning) counts how often the statement is planned.
 # ---------------------------------------------------------------------------------------------
-from pgharness import Cluster  # noqa: E402
-
 CLAIM_MANY_TEXT = "LIMIT $5"
 
 
@@ -557,7 +543,7 @@ def claim_many_plans_and_calls(cluster, calls=20):
     with cluster.connect() as conn:
         conn.execute("TRUNCATE mcp_jobs.jobs")
         # a queue deep enough that a tenth of it is far more than the batch (as in a real backlog)
-        conn.execute("INSERT INTO mcp_jobs.jobs (source, job_type) SELECT 'p', 't' FROM generate_series(1, 20000)")
+        queue(conn)
         conn.execute("ANALYZE mcp_jobs.jobs")
         conn.execute("SELECT pg_stat_statements_reset()")
         for _ in range(calls):
