@@ -4,7 +4,7 @@ throwaway cluster with bench/run.py's settings, interleaved rounds. Prints jobs/
 mean server time per top-level call (pg_stat_statements). Not a substitute for bench/run.sh.
 
     PG_CONFIG=... python3 bench/quick.py [--clients 2 8] [--seconds 8] [--rounds 2] [--drain] [--only-drain]
-                                         [--sql "ALTER FUNCTION ..."]
+                                         [--rows] [--rows-without-events] [--cpu] [--sql "ALTER FUNCTION ..."]
 """
 import argparse
 import os
@@ -23,34 +23,11 @@ ap.add_argument("--rows", action="store_true",
                 help='also the "same rows" reference: mcp_jobs\' statements on plain copies of its tables (bench/run.py)')
 ap.add_argument("--rows-without-events", action="store_true",
                 help='also "same rows" without its job_events inserts (what the event log costs)')
-ap.add_argument("--cpu", type=int, default=0, metavar="ROUNDS",
-                help="instead of throughput: server CPU ms per job (all processes of the cluster, from /proc), "
-                     "which machine noise moves far less than jobs/s; ROUNDS interleaved rounds per system")
+ap.add_argument("--cpu", action="store_true",
+                help="also the server CPU ms per job of each lifecycle entry (all processes of the cluster, "
+                     "from /proc; bench/run.py measures it for every run)")
 ap.add_argument("--sql", help="SQL run in the mcp_jobs database after CREATE EXTENSION (an A/B of a setting)")
 args = ap.parse_args()
-
-
-
-def cluster_cpu_ms(cluster):
-    """utime + stime of the postmaster and all its children (backends, walwriter, ...), live ones and
-    those that exited (the postmaster's cutime + cstime), in ms."""
-    tick = os.sysconf("SC_CLK_TCK")
-    root = cluster.postmaster_pid()
-    total = 0
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                st = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(pid) == root:
-            total += sum(int(x) for x in st[11:15])  # utime, stime, cutime, cstime
-        elif int(st[1]) == root:  # st[1]: ppid
-            total += int(st[11]) + int(st[12])
-    return total * 1000.0 / tick
-
 
 b = bench.Bench(argparse.Namespace(smoke=False, seconds=args.seconds, rounds=args.rounds, out="/tmp"))
 try:
@@ -69,19 +46,7 @@ try:
     if args.rows or args.rows_without_events:
         b.sql("mcp", bench.ROWS_DDL, fetch=False)
         order.append(("same rows", False))
-    if args.cpu:
-        for c in args.clients:
-            acc = {e: [0.0, 0] for e in order}
-            for r in range(args.cpu):
-                for e in order[r % len(order):] + order[:r % len(order)]:
-                    b.reset(e[0])
-                    cpu0 = cluster_cpu_ms(b.cluster)
-                    run = b.run_one("lifecycle", e[0], c, max(1, args.seconds // args.cpu))
-                    acc[e][0] += cluster_cpu_ms(b.cluster) - cpu0
-                    acc[e][1] += run[0]
-            line = "  ".join(f"{s}: {cpu / max(n, 1):.3f} ms" for (s, _), (cpu, n) in acc.items())
-            print(f"server CPU per job, lifecycle clients={c}: {line}", flush=True)
-    for i, c in enumerate([] if args.only_drain or args.cpu else args.clients):
+    for i, c in enumerate([] if args.only_drain else args.clients):
         res = b.measure("lifecycle", c, order, rotate=i)
         m, ce = res[("mcp_jobs", False)], res[("ceiling", False)]
         print(f"lifecycle clients={c}: mcp {m[0]:6.0f}  ceiling {ce[0]:6.0f}  ratio {m[0] / ce[0]:.2f}  "
@@ -94,7 +59,10 @@ try:
             r = res[("same rows", False)]
             print(f"  same rows {r[0]:6.0f} (WAL {r[1]['wal']:.0f} B/job): mcp / same rows {m[0] / r[0]:.2f}, "
                   f"same rows / ceiling {r[0] / ce[0]:.2f}  rounds " + "/".join(f"{x:.0f}" for x in r[1]["rounds"]), flush=True)
-    if (args.drain or args.only_drain) and not args.cpu:
+        if args.cpu:
+            print(f"  server CPU per job, lifecycle clients={c}: "
+                  + "  ".join(f"{s}: {fp['cpu_ms']:.3f} ms" for (s, _), (_, fp) in res.items()), flush=True)
+    if args.drain or args.only_drain:
         b.drain_n, b.drain_n_batched = 30000, 150000
         res = b.measure("drain", 4, [("mcp_jobs", False), ("mcp_jobs", True), ("ceiling", False)])
         for (s, batched), (rate, _) in res.items():

@@ -134,6 +134,9 @@ def rows_lifecycle(events=True):
     return enqueue + claim.rstrip(";\n") + " \\gset\n" + complete
 
 
+SCRIPTS["rows_lifecycle"] = rows_lifecycle()
+SCRIPTS["rowsne_lifecycle"] = rows_lifecycle(events=False)  # bench/quick.py --rows-without-events
+
 CEILING_DDL = """
 CREATE TABLE ceiling_jobs (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -188,8 +191,7 @@ class Bench:
         path = os.path.join(self.tmp, name + ".sql")
         if not os.path.exists(path):
             with open(path, "w") as f:
-                f.write(rows_lifecycle() if name == "rows_lifecycle"
-                        else rows_lifecycle(events=False) if name == "rowsne_lifecycle" else SCRIPTS[name])
+                f.write(SCRIPTS[name])
         return path
 
     def pgbench(self, db, name, clients, seconds=None, transactions=None, log_prefix=None, wait=True, options=None):
@@ -272,20 +274,41 @@ class Bench:
         self.version = self.sql("postgres", "SELECT version()")[0][0]
 
     # ------------------------------------------------------------------ measurements
+    def cluster_cpu_ms(self):
+        """utime + stime of the postmaster and all its children (backends, walwriter, ...), live ones
+        and those that exited (the postmaster's cutime + cstime), in ms."""
+        root = self.cluster.postmaster_pid()
+        ticks = 0
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    st = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(pid) == root:
+                ticks += sum(int(x) for x in st[11:15])  # utime, stime, cutime, cstime
+            elif int(st[1]) == root:  # st[1]: ppid
+                ticks += int(st[11]) + int(st[12])
+        return ticks * 1000.0 / os.sysconf("SC_CLK_TCK")
+
     def run_one(self, kind, system, clients, seconds, batched=False):
-        """One time-bounded run from empty tables: (jobs, seconds, WAL bytes, size growth, dead tuples)."""
+        """One time-bounded run from empty tables: (jobs, seconds, WAL bytes, size growth, dead tuples,
+        server CPU ms)."""
         self.reset(system)
         fill_n = 0
         if kind == "drain":
             fill_n = self.drain_n_batched if batched else self.drain_n
             self.fill(system, fill_n)
         lsn0, size0, dead0 = self.footprint(system)
+        cpu0 = self.cluster_cpu_ms()
         if system in PGBENCH_PREFIX:
             db = SYSTEMS[system][0]
             prefix = PGBENCH_PREFIX[system]
             script = f"{prefix}_{kind}" + ("_batched" if batched else "")
             # the rows statements run as mcp_jobs' hot functions do (SET enable_seqscan = off, sql/finalize.sql)
-            opts = "-c enable_seqscan=off" if db == "mcp" and prefix != "mcp" else None
+            opts = "-c enable_seqscan=off" if SYSTEMS[system][1] == "rows" else None
             p = self.pgbench(db, script, clients, seconds=seconds, wait=False, options=opts)
             rss = self.sample_rss(p, seconds) if (system == "mcp_jobs" and kind == "lifecycle" and clients == 1) else None
             n = self.pgbench_wait(p)
@@ -305,16 +328,17 @@ class Bench:
             # the queue ran dry before the time was up: the rate is only a lower bound
             self.drained_dry.add((system, batched))
             log(f"  warning: {system}{' batched' if batched else ''} drained all {fill_n} jobs before the end")
+        cpu = self.cluster_cpu_ms() - cpu0
         lsn1, size1, dead1 = self.footprint(system)
         wal = self.sql("postgres", "SELECT pg_wal_lsn_diff(%s, %s)::bigint", (lsn1, lsn0))[0][0]
-        return n, secs, wal, size1 - size0, dead1 - dead0
+        return n, secs, wal, size1 - size0, dead1 - dead0, cpu
 
     def measure(self, kind, clients, entries, rotate=0):
         """Interleaved rounds: each entry (system, batched) runs `rounds` times for seconds/rounds,
         the order rotating every round, so that machine noise spreads over all systems alike."""
         rounds = 1 if self.smoke else self.rounds
         per = max(1, round(self.T / rounds))
-        acc = {e: [0, 0.0, 0, 0, 0] for e in entries}
+        acc = {e: [0, 0.0, 0, 0, 0, 0.0] for e in entries}
         per_round = {e: [] for e in entries}
         for r in range(rounds):
             k = (r + rotate) % len(entries)
@@ -323,10 +347,10 @@ class Bench:
                 acc[e] = [a + b for a, b in zip(acc[e], res)]
                 per_round[e].append(res[0] / res[1])
         out = {}
-        for e, (n, secs, wal, size, dead) in acc.items():
+        for e, (n, secs, wal, size, dead, cpu) in acc.items():
             d = max(n, 1)
             out[e] = (n / secs, {"jobs": n, "wal": wal / d, "size": size / d, "dead": dead / d,
-                                 "rounds": per_round[e]})
+                                 "cpu_ms": cpu / d, "rounds": per_round[e]})
         return out
 
     def sample_rss(self, p, seconds):
