@@ -135,11 +135,15 @@ COMMENT ON FUNCTION mcp_jobs.run_maintenance() IS 'Requeue or dead-letter jobs w
 -- and 102 buffers per complete_job in a 30 000-job drain, 0.09 ms and 27 buffers with this setting).
 -- enable_seqscan = off, for these functions only, keeps their plans on the indexes whatever the
 -- statistics were when they were made.
+--
+-- Functions that return rows (claim_next_job, claim_jobs, complete_jobs, list_jobs, alerts) carry
+-- no SET clause: PostgreSQL calls a set-returning function once per row it returns and applies and
+-- restores its SET clauses on every one of those calls (3.2 us per row of claim_jobs, a third of
+-- what returning a row costs; bench/ANALYSIS.md). They apply the same settings once per call
+-- in their code (src/spi_util.rs, with_settings), and tests/test_plans.py checks the settings
+-- their statements run under.
 ALTER FUNCTION mcp_jobs.enqueue_job(text, text, jsonb, integer, timestamptz, integer, text) SET enable_seqscan = off;
-ALTER FUNCTION mcp_jobs.claim_next_job(text, text[], text[], integer) SET enable_seqscan = off;
-ALTER FUNCTION mcp_jobs.claim_jobs(text, text[], text[], integer, integer) SET enable_seqscan = off;
 ALTER FUNCTION mcp_jobs.complete_job(uuid, uuid, jsonb) SET enable_seqscan = off;
-ALTER FUNCTION mcp_jobs.complete_jobs(uuid[], uuid[], jsonb[]) SET enable_seqscan = off;
 ALTER FUNCTION mcp_jobs.fail_job(uuid, uuid, text, boolean) SET enable_seqscan = off;
 ALTER FUNCTION mcp_jobs.report_progress(uuid, uuid, jsonb) SET enable_seqscan = off;
 ALTER FUNCTION mcp_jobs.cancel_job(uuid) SET enable_seqscan = off;
@@ -149,8 +153,8 @@ ALTER FUNCTION mcp_jobs.cancel_job(uuid) SET enable_seqscan = off;
 -- plan for the actual limit and planned the statement again on every call (0.17-0.28 ms of planning
 -- per call; claim_jobs 1.96 -> 1.52 ms per 50 jobs with this setting, bench/ANALYSIS.md). The
 -- generic plan is the same plan: the queue in claim order from jobs_claim_idx, every row by key
--- (tests/test_plans.py checks it for a plan made on an empty table).
-ALTER FUNCTION mcp_jobs.claim_jobs(text, text[], text[], integer, integer) SET plan_cache_mode = force_generic_plan;
+-- (tests/test_plans.py checks it for a plan made on an empty table). claim_jobs sets
+-- plan_cache_mode = force_generic_plan in its code (a set-returning function, see above).
 
 -- The other functions that run statements (reads of the history, maintenance, dead letters) plan
 -- every statement for the call at hand instead of keeping a generic plan. A generic plan is made
@@ -159,11 +163,10 @@ ALTER FUNCTION mcp_jobs.claim_jobs(text, text[], text[], integer, integer) SET p
 -- jobs by a sequential scan of jobs for every event: aggregate_metrics took 30.8 s for 2 000 events
 -- of the hour beside 51 000 older jobs (tests/test_plans.py). Planning each call costs 0.05-0.84 ms
 -- per statement (bench/ANALYSIS.md), small next to what these calls read. The maintenance worker
--- sets the same for its session (src/worker.rs).
-ALTER FUNCTION mcp_jobs.list_jobs(text, text, text, integer, uuid) SET plan_cache_mode = force_custom_plan;
+-- sets the same for its session (src/worker.rs), and list_jobs and alerts in their code (they return
+-- rows, see above).
 ALTER FUNCTION mcp_jobs.get_job(uuid) SET plan_cache_mode = force_custom_plan;
 ALTER FUNCTION mcp_jobs.get_job_stats(text) SET plan_cache_mode = force_custom_plan;
-ALTER FUNCTION mcp_jobs.alerts() SET plan_cache_mode = force_custom_plan;
 ALTER FUNCTION mcp_jobs.aggregate_metrics(timestamptz, timestamptz) SET plan_cache_mode = force_custom_plan;
 ALTER FUNCTION mcp_jobs.run_maintenance() SET plan_cache_mode = force_custom_plan;
 ALTER FUNCTION mcp_jobs.requeue_dead_letter(uuid) SET plan_cache_mode = force_custom_plan;

@@ -3,7 +3,7 @@
 use crate::enqueue::check_name;
 use crate::errors::{required, JobError, JobResult, OrRaise};
 use crate::raw_jsonb::RawJsonb;
-use crate::spi_util::{first, read, Stmt};
+use crate::spi_util::{first, read, with_settings, Stmt, PLAN_EACH_CALL};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
@@ -89,44 +89,46 @@ fn list(
             "Page through more rows with p_before set to the last id of the previous page.",
         ));
     }
-    Spi::connect(|client| {
-        let t = read(
-            client,
-            &LIST,
-            &[
-                source.into(),
-                job_type.into(),
-                status.into(),
-                limit.into(),
-                before.into(),
-            ],
-        )?;
-        let mut out = Vec::with_capacity(t.len());
-        let missing = || JobError::Internal {
-            context: "list_jobs",
-            error: "NULL in a key column".into(),
-        };
-        for r in t {
-            out.push((
-                r.get(1)?.ok_or_else(missing)?,
-                r.get(2)?.ok_or_else(missing)?,
-                r.get(3)?.ok_or_else(missing)?,
-                r.get(4)?.ok_or_else(missing)?,
-                r.get(5)?.ok_or_else(missing)?,
-                r.get(6)?.ok_or_else(missing)?,
-                r.get(7)?.ok_or_else(missing)?,
-                r.get(8)?,
-                r.get(9)?,
-                r.get(10)?,
-                r.get(11)?,
-                r.get(12)?,
-                r.get(13)?,
-                r.get(14)?,
-                r.get(15)?,
-                r.get(16)?,
-            ));
-        }
-        Ok(out)
+    with_settings(PLAN_EACH_CALL, || {
+        Spi::connect(|client| {
+            let t = read(
+                client,
+                &LIST,
+                &[
+                    source.into(),
+                    job_type.into(),
+                    status.into(),
+                    limit.into(),
+                    before.into(),
+                ],
+            )?;
+            let mut out = Vec::with_capacity(t.len());
+            let missing = || JobError::Internal {
+                context: "list_jobs",
+                error: "NULL in a key column".into(),
+            };
+            for r in t {
+                out.push((
+                    r.get(1)?.ok_or_else(missing)?,
+                    r.get(2)?.ok_or_else(missing)?,
+                    r.get(3)?.ok_or_else(missing)?,
+                    r.get(4)?.ok_or_else(missing)?,
+                    r.get(5)?.ok_or_else(missing)?,
+                    r.get(6)?.ok_or_else(missing)?,
+                    r.get(7)?.ok_or_else(missing)?,
+                    r.get(8)?,
+                    r.get(9)?,
+                    r.get(10)?,
+                    r.get(11)?,
+                    r.get(12)?,
+                    r.get(13)?,
+                    r.get(14)?,
+                    r.get(15)?,
+                    r.get(16)?,
+                ));
+            }
+            Ok(out)
+        })
     })
 }
 

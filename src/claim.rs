@@ -2,7 +2,7 @@
 use crate::enqueue::{check_name, NAME_MAX};
 use crate::errors::{JobError, JobResult, OrRaise};
 use crate::raw_jsonb::RawJsonb;
-use crate::spi_util::{first, read, run, Stmt};
+use crate::spi_util::{first, read, run, with_settings, Stmt, KEY_LOOKUPS, KEY_LOOKUPS_ONE_PLAN};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
@@ -158,47 +158,54 @@ fn check_limit(limit: Option<i32>) -> JobResult<i32> {
     Ok(limit)
 }
 
-/// Sweep expired leases, then run a claim statement (`CLAIM`, or `CLAIM_MANY` with `limit`).
+/// Sweep expired leases, then run a claim statement (`CLAIM`, or `CLAIM_MANY` with `limit`), under
+/// the planner settings of the function (spi_util::with_settings).
 fn claim(args: ClaimArgs, limit: Option<i32>, context: &'static str) -> JobResult<Vec<ClaimRow>> {
-    Spi::connect_mut(|client| {
-        if first::<bool>(read(client, &ANY_EXPIRED, &[])?, 1)?.unwrap_or(false) {
-            expire_leases(client, EXPIRE_PER_CLAIM)?;
-        }
-        let mut binds = vec![
-            args.worker.as_str().into(),
-            args.sources.into(),
-            args.job_types.into(),
-            args.lease.into(),
-        ];
-        let stmt = match limit {
-            Some(n) => {
-                binds.push(n.into());
-                &CLAIM_MANY
+    let settings = match limit {
+        Some(_) => KEY_LOOKUPS_ONE_PLAN,
+        None => KEY_LOOKUPS,
+    };
+    with_settings(settings, || {
+        Spi::connect_mut(|client| {
+            if first::<bool>(read(client, &ANY_EXPIRED, &[])?, 1)?.unwrap_or(false) {
+                expire_leases(client, EXPIRE_PER_CLAIM)?;
             }
-            None => &CLAIM,
-        };
-        let t = run(client, stmt, &binds)?;
-        let missing = || JobError::Internal {
-            context,
-            error: "NULL in a claimed row".into(),
-        };
-        let mut rows = Vec::with_capacity(t.len());
-        for r in t {
-            rows.push((
-                r.get(1)?.ok_or_else(missing)?,
-                r.get(2)?.ok_or_else(missing)?,
-                r.get(3)?.ok_or_else(missing)?,
-                r.get(4)?.ok_or_else(missing)?,
-                r.get(5)?.ok_or_else(missing)?,
-                r.get(6)?.ok_or_else(missing)?,
-                r.get(7)?.ok_or_else(missing)?,
-                r.get(8)?.ok_or_else(missing)?,
-                r.get(9)?.ok_or_else(missing)?,
-                r.get(10)?.ok_or_else(missing)?,
-                r.get(11)?.ok_or_else(missing)?,
-            ));
-        }
-        Ok(rows)
+            let mut binds = vec![
+                args.worker.as_str().into(),
+                args.sources.into(),
+                args.job_types.into(),
+                args.lease.into(),
+            ];
+            let stmt = match limit {
+                Some(n) => {
+                    binds.push(n.into());
+                    &CLAIM_MANY
+                }
+                None => &CLAIM,
+            };
+            let t = run(client, stmt, &binds)?;
+            let missing = || JobError::Internal {
+                context,
+                error: "NULL in a claimed row".into(),
+            };
+            let mut rows = Vec::with_capacity(t.len());
+            for r in t {
+                rows.push((
+                    r.get(1)?.ok_or_else(missing)?,
+                    r.get(2)?.ok_or_else(missing)?,
+                    r.get(3)?.ok_or_else(missing)?,
+                    r.get(4)?.ok_or_else(missing)?,
+                    r.get(5)?.ok_or_else(missing)?,
+                    r.get(6)?.ok_or_else(missing)?,
+                    r.get(7)?.ok_or_else(missing)?,
+                    r.get(8)?.ok_or_else(missing)?,
+                    r.get(9)?.ok_or_else(missing)?,
+                    r.get(10)?.ok_or_else(missing)?,
+                    r.get(11)?.ok_or_else(missing)?,
+                ));
+            }
+            Ok(rows)
+        })
     })
 }
 

@@ -2,7 +2,7 @@
 use crate::enqueue::check_payload_size;
 use crate::errors::{required, JobError, JobResult, OrRaise};
 use crate::raw_jsonb::RawJsonb;
-use crate::spi_util::{first, read, run, Stmt};
+use crate::spi_util::{first, read, run, with_settings, Stmt, KEY_LOOKUPS};
 use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -273,59 +273,62 @@ fn complete_many(
     if job_ids.is_empty() {
         return Ok(Vec::new());
     }
-    Spi::connect_mut(|client| {
-        let n = job_ids.len();
-        let mut done = vec![false; n];
-        let t = run(
-            client,
-            &COMPLETE_MANY,
-            &[
-                job_ids.clone().into(),
-                run_ids.clone().into(),
-                results.into(),
-            ],
-        )?;
-        for r in t {
-            let ord: i64 = r.get(1)?.ok_or_else(|| missing("a position"))?;
-            match usize::try_from(ord)
-                .ok()
-                .and_then(|o| done.get_mut(o.wrapping_sub(1)))
-            {
-                Some(d) => *d = true,
-                None => return Err(missing("a position in range")),
-            }
-        }
-        let mut why: Vec<(Option<String>, Option<String>)> = vec![(None, None); n];
-        let rest: Vec<usize> = (0..n).filter(|&i| !done[i]).collect();
-        if !rest.is_empty() {
-            let rest_jobs: Vec<pgrx::Uuid> = rest.iter().map(|&i| job_ids[i]).collect();
-            let rest_runs: Vec<pgrx::Uuid> = rest.iter().map(|&i| run_ids[i]).collect();
-            let t = read(
+    // planner settings here, not as SET clauses: see spi_util::with_settings
+    with_settings(KEY_LOOKUPS, || {
+        Spi::connect_mut(|client| {
+            let n = job_ids.len();
+            let mut done = vec![false; n];
+            let t = run(
                 client,
-                &COMPLETE_MANY_REASONS,
-                &[rest_jobs.into(), rest_runs.into()],
+                &COMPLETE_MANY,
+                &[
+                    job_ids.clone().into(),
+                    run_ids.clone().into(),
+                    results.into(),
+                ],
             )?;
             for r in t {
                 let ord: i64 = r.get(1)?.ok_or_else(|| missing("a position"))?;
-                let slot = usize::try_from(ord)
+                match usize::try_from(ord)
                     .ok()
-                    .and_then(|o| rest.get(o.wrapping_sub(1)))
-                    .ok_or_else(|| missing("a position in range"))?;
-                why[*slot] = (r.get(2)?, r.get(3)?);
-            }
-        }
-        Ok(job_ids
-            .into_iter()
-            .zip(run_ids)
-            .zip(done.into_iter().zip(why))
-            .map(|((job, run), (ok, (status, reason)))| {
-                if ok {
-                    (job, run, Some("completed".to_string()), true, None)
-                } else {
-                    (job, run, status, false, reason)
+                    .and_then(|o| done.get_mut(o.wrapping_sub(1)))
+                {
+                    Some(d) => *d = true,
+                    None => return Err(missing("a position in range")),
                 }
-            })
-            .collect())
+            }
+            let mut why: Vec<(Option<String>, Option<String>)> = vec![(None, None); n];
+            let rest: Vec<usize> = (0..n).filter(|&i| !done[i]).collect();
+            if !rest.is_empty() {
+                let rest_jobs: Vec<pgrx::Uuid> = rest.iter().map(|&i| job_ids[i]).collect();
+                let rest_runs: Vec<pgrx::Uuid> = rest.iter().map(|&i| run_ids[i]).collect();
+                let t = read(
+                    client,
+                    &COMPLETE_MANY_REASONS,
+                    &[rest_jobs.into(), rest_runs.into()],
+                )?;
+                for r in t {
+                    let ord: i64 = r.get(1)?.ok_or_else(|| missing("a position"))?;
+                    let slot = usize::try_from(ord)
+                        .ok()
+                        .and_then(|o| rest.get(o.wrapping_sub(1)))
+                        .ok_or_else(|| missing("a position in range"))?;
+                    why[*slot] = (r.get(2)?, r.get(3)?);
+                }
+            }
+            Ok(job_ids
+                .into_iter()
+                .zip(run_ids)
+                .zip(done.into_iter().zip(why))
+                .map(|((job, run), (ok, (status, reason)))| {
+                    if ok {
+                        (job, run, Some("completed".to_string()), true, None)
+                    } else {
+                        (job, run, status, false, reason)
+                    }
+                })
+                .collect())
+        })
     })
 }
 

@@ -1,7 +1,7 @@
 //! Hourly metrics (aggregate_metrics), alerts on the seed's thresholds, and the queue_depth view.
 use crate::config;
 use crate::errors::{JobError, JobResult, OrRaise};
-use crate::spi_util::{read, run, Stmt};
+use crate::spi_util::{read, run, with_settings, Stmt, PLAN_EACH_CALL};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
@@ -142,24 +142,26 @@ fn alert_rows() -> JobResult<Vec<AlertRow>> {
         config::ALERT_SUCCESS_RATE_WARNING.get().into(),
         config::ALERT_SUCCESS_RATE_CRITICAL.get().into(),
     ];
-    Spi::connect(|client| {
-        let t = read(client, &ALERTS, &args)?;
-        let missing = || JobError::Internal {
-            context: "alerts",
-            error: "NULL in an alert row".into(),
-        };
-        let mut out = Vec::new();
-        for r in t {
-            out.push((
-                r.get(1)?.ok_or_else(missing)?,
-                r.get(2)?.ok_or_else(missing)?,
-                r.get(3)?.ok_or_else(missing)?,
-                r.get(4)?.ok_or_else(missing)?,
-                r.get(5)?.ok_or_else(missing)?,
-                r.get(6)?.ok_or_else(missing)?,
-            ));
-        }
-        Ok(out)
+    with_settings(PLAN_EACH_CALL, || {
+        Spi::connect(|client| {
+            let t = read(client, &ALERTS, &args)?;
+            let missing = || JobError::Internal {
+                context: "alerts",
+                error: "NULL in an alert row".into(),
+            };
+            let mut out = Vec::new();
+            for r in t {
+                out.push((
+                    r.get(1)?.ok_or_else(missing)?,
+                    r.get(2)?.ok_or_else(missing)?,
+                    r.get(3)?.ok_or_else(missing)?,
+                    r.get(4)?.ok_or_else(missing)?,
+                    r.get(5)?.ok_or_else(missing)?,
+                    r.get(6)?.ok_or_else(missing)?,
+                ));
+            }
+            Ok(out)
+        })
     })
 }
 

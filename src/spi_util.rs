@@ -9,6 +9,7 @@ use pgrx::pg_sys::PgOid;
 use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiTupleTable};
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::ffi::CStr;
 use std::rc::Rc;
 
 thread_local! {
@@ -71,4 +72,54 @@ pub fn first<T: pgrx::FromDatum + pgrx::IntoDatum>(
         return Ok(None);
     }
     Ok(table.first().get::<T>(col)?)
+}
+
+/// Planner settings for the statements of one call of a function.
+pub type Settings = &'static [(&'static CStr, &'static CStr)];
+
+/// Statements that look rows up only by key: no sequential scan, whatever the statistics were when
+/// the backend made its generic plan (sql/finalize.sql explains the trap).
+pub const KEY_LOOKUPS: Settings = &[(c"enable_seqscan", c"off")];
+/// claim_jobs: key lookups, and one generic plan for its `LIMIT $5` statement instead of a plan per
+/// call (sql/finalize.sql).
+pub const KEY_LOOKUPS_ONE_PLAN: Settings = &[
+    (c"enable_seqscan", c"off"),
+    (c"plan_cache_mode", c"force_generic_plan"),
+];
+/// Reads of the history: each statement planned for the call at hand (sql/finalize.sql).
+pub const PLAN_EACH_CALL: Settings = &[(c"plan_cache_mode", c"force_custom_plan")];
+
+/// Run `f` with `settings` in effect, restoring the caller's values afterwards: what a `SET` clause
+/// of CREATE FUNCTION does, but once per call. The functions that return rows (value-per-call set
+/// returning functions) set their planner settings here instead of with SET clauses, because
+/// PostgreSQL calls such a function once for every row it returns and applies the SET clauses, and
+/// restores them (a walk over every setting on PostgreSQL 15), on each of those calls: 3.2 us per
+/// row of claim_jobs (bench/ANALYSIS.md).
+///
+/// If `f` raises an error, the abort of the (sub)transaction restores the settings, as it does for
+/// SET clauses.
+pub fn with_settings<R>(settings: Settings, f: impl FnOnce() -> R) -> R {
+    // SAFETY: plain calls of the GUC API, exactly as fmgr_security_definer makes them for a SET
+    // clause: a new nesting level, each setting saved at it, the level popped after the call.
+    // set_config_option raises an ERROR (it does not return) if a setting cannot be applied.
+    let nest = unsafe { pgrx::pg_sys::NewGUCNestLevel() };
+    for (name, value) in settings {
+        unsafe {
+            pgrx::pg_sys::set_config_option(
+                name.as_ptr(),
+                value.as_ptr(),
+                pgrx::pg_sys::GucContext::PGC_USERSET,
+                pgrx::pg_sys::GucSource::PGC_S_SESSION,
+                pgrx::pg_sys::GucAction::GUC_ACTION_SAVE,
+                true,
+                0,
+                false,
+            );
+        }
+    }
+    let result = f();
+    // SAFETY: pops the level pushed above; nothing in `f` left it open (a statement that raised an
+    // error did not return here).
+    unsafe { pgrx::pg_sys::AtEOXact_GUC(true, nest) };
+    result
 }

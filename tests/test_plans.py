@@ -8,10 +8,13 @@ has a control that shows the old form failing the same check, so that the check 
 import contextlib
 import json
 import re
+from pathlib import Path
 
 import psycopg
 import pytest
 from pgharness import Cluster
+
+REPO = Path(__file__).resolve().parent.parent
 
 HOT = [
     "mcp_jobs.enqueue_job(text, text, jsonb, integer, timestamptz, integer, text)",
@@ -23,6 +26,17 @@ HOT = [
     "mcp_jobs.report_progress(uuid, uuid, jsonb)",
     "mcp_jobs.cancel_job(uuid)",
 ]
+# Functions that return rows: PostgreSQL calls them once per row and would apply SET clauses on every
+# one of those calls, so they carry none and apply their settings once per call in their code
+# (src/spi_util.rs, with_settings). {signature: the settings their statements run under}
+ROW_RETURNING = {
+    "mcp_jobs.claim_next_job(text, text[], text[], integer)": {"enable_seqscan": "off"},
+    "mcp_jobs.claim_jobs(text, text[], text[], integer, integer)": {
+        "enable_seqscan": "off", "plan_cache_mode": "force_generic_plan"},
+    "mcp_jobs.complete_jobs(uuid[], uuid[], jsonb[])": {"enable_seqscan": "off"},
+    "mcp_jobs.list_jobs(text, text, text, integer, uuid)": {"plan_cache_mode": "force_custom_plan"},
+    "mcp_jobs.alerts()": {"plan_cache_mode": "force_custom_plan"},
+}
 
 
 @pytest.fixture
@@ -45,10 +59,11 @@ ANALYZE_HISTORY = "ANALYZE mcp_jobs.jobs, mcp_jobs.job_runs, mcp_jobs.job_events
 
 
 @contextlib.contextmanager
-def explained(conn, analyze=False):
+def explained(conn, analyze=False, settings=False):
     """auto_explain in this session while the block runs. Yields a list that, after the block,
     holds the JSON plan ({"Query Text", "Plan"}) of every statement run in it, nested ones included
-    (with actual row counts and loops when `analyze`)."""
+    (with actual row counts and loops when `analyze`; with "Settings", the planner settings that
+    differ from their defaults, when `settings`)."""
     notices = []
 
     def on_notice(d):
@@ -56,11 +71,11 @@ def explained(conn, analyze=False):
 
     conn.add_notice_handler(on_notice)
     conn.execute("LOAD 'auto_explain'")
-    settings = [("log_min_duration", "0"), ("log_nested_statements", "on"), ("log_level", "notice"),
-                ("log_format", "json")]
+    options = [("log_min_duration", "0"), ("log_nested_statements", "on"), ("log_level", "notice"),
+               ("log_format", "json"), ("log_settings", "on" if settings else "off")]
     if analyze:
-        settings += [("log_analyze", "on"), ("log_timing", "off")]
-    for k, v in settings:
+        options += [("log_analyze", "on"), ("log_timing", "off")]
+    for k, v in options:
         conn.execute(f"SET auto_explain.{k} = {v}")
     plans = []
     try:
@@ -128,7 +143,8 @@ def seq_scans(plans):
 
 def test_hot_functions_plan_on_indexes_only(fresh):
     assert functions_with(fresh, "enable_seqscan=off") == regprocedures(
-        fresh, HOT + ["mcp_jobs._delete_job_history()"])  # the history trigger: further below
+        fresh, [f for f in HOT if f not in ROW_RETURNING]
+        + ["mcp_jobs._delete_job_history()"])  # the history trigger: further below
     scans = seq_scans(nested_plans_after_growth(fresh))
     assert not scans, scans
 
@@ -138,6 +154,77 @@ def test_control_without_the_setting_the_run_lookup_is_a_seq_scan(fresh):
         fresh.execute(f"ALTER FUNCTION {h} RESET enable_seqscan")
     scans = seq_scans(nested_plans_after_growth(fresh))
     assert any(table == "job_runs" for _, table in scans), scans
+
+
+# ---------------------------------------------------------------------------------------------
+# Functions that return rows apply their planner settings once per call
+#
+# PostgreSQL calls a set-returning function once for every row it returns, and applies and restores
+# the function's SET clauses on each of those calls (3.2 us per row of claim_jobs, bench/ANALYSIS.md).
+# These functions carry no SET clause; their code applies the same settings around its statements
+# and restores the caller's values, also when a statement fails.
+# ---------------------------------------------------------------------------------------------
+def row_returning_calls(conn):
+    """Each function that returns rows, called so that it returns rows (several where it can):
+    [(signature, SQL, the fewest rows it returns)]."""
+    conn.execute("SELECT count(mcp_jobs.enqueue_job('p', 't')) FROM generate_series(1, 12)")
+    claimed = conn.execute("SELECT id, run_id FROM mcp_jobs.claim_jobs('w', p_limit => 3)").fetchall()
+    assert len(claimed) == 3
+    ids = "ARRAY[" + ",".join(f"'{i}'::uuid" for i, _ in claimed) + "]"
+    runs = "ARRAY[" + ",".join(f"'{r}'::uuid" for _, r in claimed) + "]"
+    return [
+        ("mcp_jobs.claim_next_job(text, text[], text[], integer)", "SELECT * FROM mcp_jobs.claim_next_job('w')", 1),
+        ("mcp_jobs.claim_jobs(text, text[], text[], integer, integer)",
+         "SELECT * FROM mcp_jobs.claim_jobs('w', p_limit => 4)", 4),
+        ("mcp_jobs.complete_jobs(uuid[], uuid[], jsonb[])",
+         f"SELECT * FROM mcp_jobs.complete_jobs({ids}, {runs})", 3),
+        ("mcp_jobs.list_jobs(text, text, text, integer, uuid)", "SELECT * FROM mcp_jobs.list_jobs()", 12),
+        ("mcp_jobs.alerts()", "SELECT * FROM mcp_jobs.alerts()", 0),
+    ]
+
+
+def session_settings(conn):
+    return conn.execute("SELECT current_setting('enable_seqscan'), current_setting('plan_cache_mode')").fetchone()
+
+
+def test_row_returning_functions_carry_no_set_clause(fresh):
+    config = dict(fresh.execute("""SELECT oid::regprocedure::text, proconfig FROM pg_proc
+                                     WHERE oid = ANY (%s::regprocedure[])""", (list(ROW_RETURNING),)).fetchall())
+    assert config == {f: None for f in regprocedures(fresh, ROW_RETURNING)}
+
+
+def test_row_returning_functions_run_their_statements_under_their_settings(fresh):
+    # two callers' own plan_cache_mode, each kept: every function's setting differs from one of them
+    for mode in ("force_custom_plan", "force_generic_plan"):
+        fresh.execute(f"SET plan_cache_mode = {mode}")
+        for signature, sql, fewest in row_returning_calls(fresh):
+            with explained(fresh, settings=True) as plans:
+                rows = fresh.execute(sql).fetchall()
+            assert len(rows) >= fewest, (signature, rows)
+            nested = [p.get("Settings", {}) for p in plans if p["Query Text"] != sql]
+            assert nested, signature
+            for got in nested:
+                assert got | ROW_RETURNING[signature] == got, (mode, signature, got)
+            # the caller's values are back after the call: for the statement that made it too
+            outer = [p.get("Settings", {}) for p in plans if p["Query Text"] == sql]
+            assert outer and all(o.get("plan_cache_mode") == mode and "enable_seqscan" not in o
+                                 for o in outer), (mode, signature, outer)
+            assert session_settings(fresh) == ("on", mode), (mode, signature)
+
+
+def test_row_returning_functions_restore_the_settings_when_a_statement_fails(fresh):
+    fresh.execute("SET plan_cache_mode = force_custom_plan")
+    fresh.execute("SELECT mcp_jobs.enqueue_job('p', 't')")
+    fresh.execute("""CREATE FUNCTION public.no_runs() RETURNS trigger LANGUAGE plpgsql AS
+                     $$ BEGIN RAISE EXCEPTION 'no runs today'; END $$""")
+    fresh.execute("CREATE TRIGGER no_runs BEFORE INSERT ON mcp_jobs.job_runs FOR EACH ROW EXECUTE FUNCTION public.no_runs()")
+    for sql in ("SELECT * FROM mcp_jobs.claim_jobs('w', p_limit => 2)", "SELECT * FROM mcp_jobs.claim_next_job('w')"):
+        with fresh.transaction():
+            with pytest.raises(psycopg.errors.RaiseException, match="no runs today"):
+                with fresh.transaction():  # a savepoint, as a caller's EXCEPTION block makes
+                    fresh.execute(sql)
+            assert session_settings(fresh) == ("on", "force_custom_plan"), sql
+    assert fresh.execute("SELECT status FROM mcp_jobs.jobs").fetchall() == [("queued",)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -501,7 +588,9 @@ def rescanned_seq_scans(plans):
 
 
 def test_history_reads_and_maintenance_plan_each_call(fresh):
-    assert functions_with(fresh, "plan_cache_mode=force_custom_plan") == regprocedures(fresh, HISTORY_FUNCTIONS)
+    # list_jobs and alerts set it in their code (test_row_returning_functions_run_their_statements...)
+    assert functions_with(fresh, "plan_cache_mode=force_custom_plan") == regprocedures(
+        fresh, [f for f in HISTORY_FUNCTIONS if f not in ROW_RETURNING])
     plans = history_plans(fresh)
     assert len(plans) >= 2, plans
     assert not rescanned_seq_scans(plans), plans
@@ -522,8 +611,8 @@ def test_control_generic_plans_of_the_aggregation_rescan_jobs(fresh):
 #
 # Its batch size is LIMIT $5; the plan cache costs a generic plan with an unknown LIMIT at a tenth
 # of the queue, judged it dearer than a plan for the actual limit and so planned the statement on
-# every call. claim_jobs carries SET plan_cache_mode = force_generic_plan; pg_stat_statements
-# (track_planning) counts how often the statement is planned.
+# every call. claim_jobs runs it with plan_cache_mode = force_generic_plan (src/spi_util.rs);
+# pg_stat_statements (track_planning) counts how often the statement is planned.
 # ---------------------------------------------------------------------------------------------
 CLAIM_MANY_TEXT = "LIMIT $5"
 
@@ -539,31 +628,35 @@ def stats_cluster():
         c.destroy()
 
 
-def claim_many_plans_and_calls(cluster, calls=20):
+def claim_many_plans_and_calls(cluster, call, prepare=None, calls=20):
+    """(plans, calls) of claim_many.sql in pg_stat_statements after `calls` runs of `call`, which
+    claims 5 jobs: a nested statement of claim_jobs, or, after `prepare`, a client's own."""
     with cluster.connect() as conn:
         conn.execute("TRUNCATE mcp_jobs.jobs")
         # a queue deep enough that a tenth of it is far more than the batch (as in a real backlog)
         queue(conn)
         conn.execute("ANALYZE mcp_jobs.jobs")
+        if prepare:
+            conn.execute(prepare)
         conn.execute("SELECT pg_stat_statements_reset()")
         for _ in range(calls):
-            assert len(conn.execute("SELECT * FROM mcp_jobs.claim_jobs('w', p_limit => 5)").fetchall()) == 5
+            assert len(conn.execute(call).fetchall()) == 5
         return conn.execute("""SELECT plans, calls FROM pg_stat_statements
-                                WHERE query LIKE %s AND NOT toplevel""", (f"%{CLAIM_MANY_TEXT}%",)).fetchone()
+                                WHERE query LIKE %s AND toplevel = %s""",
+                            (f"%{CLAIM_MANY_TEXT}%", prepare is not None)).fetchone()
 
 
 def test_claim_jobs_plans_its_statement_once_per_backend(stats_cluster):
-    plans, calls = claim_many_plans_and_calls(stats_cluster)
+    plans, calls = claim_many_plans_and_calls(stats_cluster, "SELECT * FROM mcp_jobs.claim_jobs('w', p_limit => 5)")
     assert calls == 20
     assert plans <= 1, (plans, calls)
 
 
-def test_control_without_the_setting_claim_jobs_plans_on_every_call(stats_cluster):
-    f = "mcp_jobs.claim_jobs(text, text[], text[], integer, integer)"
-    stats_cluster.psql(f"ALTER FUNCTION {f} RESET plan_cache_mode;")
-    try:
-        plans, calls = claim_many_plans_and_calls(stats_cluster)
-    finally:
-        stats_cluster.psql(f"ALTER FUNCTION {f} SET plan_cache_mode = force_generic_plan;")
+def test_control_without_the_setting_the_claim_jobs_statement_is_planned_on_every_call(stats_cluster):
+    """claim_jobs' own statement, prepared by a session with the default plan_cache_mode."""
+    plans, calls = claim_many_plans_and_calls(
+        stats_cluster, "EXECUTE claim_many ('w', NULL, NULL, 300, 5)",
+        prepare="PREPARE claim_many (text, text[], text[], integer, integer) AS "
+                + (REPO / "src" / "queries" / "claim_many.sql").read_text())
     assert calls == 20
     assert plans >= 15, (plans, calls)
