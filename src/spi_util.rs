@@ -1,4 +1,5 @@
-//! Prepared SPI plans, cached per backend, and small helpers to read results.
+//! Prepared SPI plans, cached per backend, small helpers to read results, and the planner settings
+//! a function's statements run under (`with_settings`).
 //!
 //! Each statement of the hot path is parsed and planned once per backend and then only executed.
 //! Plans survive transactions (SPI_keepplan); PostgreSQL's plan cache re-plans them itself when the
