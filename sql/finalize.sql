@@ -101,6 +101,7 @@ COMMENT ON FUNCTION mcp_jobs.retry_delay(integer) IS 'Backoff before retrying fa
 COMMENT ON FUNCTION mcp_jobs.enqueue_job(text, text, jsonb, integer, timestamptz, integer, text) IS 'Enqueue a job; returns its id. Payload: a JSON object (or a string holding one); priority 0-10 (higher first); run_at: not before; max_attempts (default mcp_jobs.default_max_attempts); idempotency key: same (source, key) returns the existing job.';
 COMMENT ON FUNCTION mcp_jobs.claim_next_job(text, text[], text[], integer) IS 'Atomically claim the next due job (priority desc, run_at, enqueue order) with FOR UPDATE SKIP LOCKED; returns it with its run_id, or no row. Expired leases are requeued (or dead-lettered) first.';
 COMMENT ON FUNCTION mcp_jobs.complete_job(uuid, uuid, jsonb) IS 'Complete a processing job; only its current run (run_id from claim_next_job) may.';
+COMMENT ON FUNCTION mcp_jobs.complete_and_claim_next(uuid, uuid, jsonb, text, text[], text[], integer) IS 'complete_job, then claim_next_job, in one call and one transaction: a worker taking jobs one at a time commits once per job instead of twice. Every argument is checked before anything is written; when the completion is refused (unknown job, wrong state, stale run, lost lease) the call raises complete_job''s error and nothing is completed or claimed. Returns the next due job with its run_id as claim_next_job does, or no row (the completion stands).';
 COMMENT ON FUNCTION mcp_jobs.claim_jobs(text, text[], text[], integer, integer) IS 'Batch claim_next_job: atomically claim up to p_limit (1..1000, default 10) due jobs in one statement, in claim order, each with its own run_id, run row and started event; 0 rows when nothing is due. Expired leases are requeued (or dead-lettered) first.';
 COMMENT ON FUNCTION mcp_jobs.complete_jobs(uuid[], uuid[], jsonb[]) IS 'Batch complete_job: completes every (p_job_ids[i], p_run_ids[i]) pair whose run is still the job''s current processing run, with result p_results[i] (optional), in one statement. Returns one row per pair in input order: completed true, or false with reason (not found | lease expired | not processing: <status> | stale run); such a pair does not fail the batch. At most 1000 pairs; NULL arrays or elements, different lengths or a repeated job id are refused.';
 COMMENT ON FUNCTION mcp_jobs.fail_job(uuid, uuid, text, boolean) IS 'Record a failed attempt: with attempts left and p_retry, requeue after the backoff; otherwise fail the job and write a dead letter.';
@@ -136,7 +137,8 @@ COMMENT ON FUNCTION mcp_jobs.run_maintenance() IS 'Requeue or dead-letter jobs w
 -- enable_seqscan = off, for these functions only, keeps their plans on the indexes whatever the
 -- statistics were when they were made.
 --
--- Functions that return rows (claim_next_job, claim_jobs, complete_jobs, list_jobs, alerts) carry
+-- Functions that return rows (claim_next_job, claim_jobs, complete_jobs, complete_and_claim_next,
+-- list_jobs, alerts) carry
 -- no SET clause: PostgreSQL calls a set-returning function once per row it returns and applies and
 -- restores its SET clauses on every one of those calls (3.2 us per row of claim_jobs, a third of
 -- what returning a row costs; bench/ANALYSIS.md). They apply the same settings once per call

@@ -117,6 +117,40 @@ EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state OR program_limi
 END;
 $$;
 
+CREATE FUNCTION public.complete_and_claim_next(
+    p_job_id uuid,
+    p_run_id uuid,
+    p_result jsonb DEFAULT NULL,
+    p_worker_id text DEFAULT NULL,
+    p_sources text[] DEFAULT NULL,
+    p_job_types text[] DEFAULT NULL,
+    p_lease_seconds integer DEFAULT 300
+) RETURNS TABLE (
+    id uuid,
+    run_id uuid,
+    attempt integer,
+    max_attempts integer,
+    source text,
+    job_type text,
+    payload jsonb,
+    priority integer,
+    run_at timestamptz,
+    created_at timestamptz,
+    lease_expires_at timestamptz
+)
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = ''
+AS $$
+#variable_conflict use_column
+DECLARE s text; m text; d text; h text;
+BEGIN
+    RETURN QUERY SELECT * FROM mcp_jobs.complete_and_claim_next(p_job_id, p_run_id, p_result, p_worker_id,
+                                                                p_sources, p_job_types, p_lease_seconds);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state OR program_limit_exceeded THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    PERFORM mcp_jobs._raise_http(s, m, d, h);
+END;
+$$;
+
 CREATE FUNCTION public.claim_jobs(
     p_worker_id text DEFAULT NULL,
     p_sources text[] DEFAULT NULL,
@@ -299,6 +333,7 @@ $$;
 COMMENT ON FUNCTION public.enqueue_job(text, text, jsonb, integer, timestamptz, integer, text) IS 'mcp_jobs (PostgREST entry point): enqueue a job, returns its id. Calls mcp_jobs.enqueue_job; unknown/wrong-state/too-large errors become PT404/PT409/PT413.';
 COMMENT ON FUNCTION public.claim_next_job(text, text[], text[], integer) IS 'mcp_jobs (PostgREST entry point): claim the next due job with its run_id, or no row. Calls mcp_jobs.claim_next_job.';
 COMMENT ON FUNCTION public.complete_job(uuid, uuid, jsonb) IS 'mcp_jobs (PostgREST entry point): complete a processing job (current run only). Calls mcp_jobs.complete_job; unknown job -> HTTP 404, wrong state or stale run id -> 409.';
+COMMENT ON FUNCTION public.complete_and_claim_next(uuid, uuid, jsonb, text, text[], text[], integer) IS 'mcp_jobs (PostgREST entry point): complete_job, then claim_next_job, in one call (one request and one commit per job for a worker taking jobs one at a time); returns the next job or no row. Calls mcp_jobs.complete_and_claim_next; unknown job -> HTTP 404, wrong state or stale run id -> 409, and then nothing is completed or claimed.';
 COMMENT ON FUNCTION public.claim_jobs(text, text[], text[], integer, integer) IS 'mcp_jobs (PostgREST entry point): claim up to p_limit (1..1000) due jobs at once, each with its run_id, in claim order. Calls mcp_jobs.claim_jobs.';
 COMMENT ON FUNCTION public.complete_jobs(uuid[], uuid[], jsonb[]) IS 'mcp_jobs (PostgREST entry point): complete many processing jobs (current run only) in one call; one row per (job, run) pair with completed and the reason when not. Calls mcp_jobs.complete_jobs.';
 COMMENT ON FUNCTION public.fail_job(uuid, uuid, text, boolean) IS 'mcp_jobs (PostgREST entry point): record a failed attempt (retry or dead letter). Calls mcp_jobs.fail_job; unknown job -> HTTP 404, wrong state or stale run id -> 409.';
@@ -415,6 +450,7 @@ REVOKE ALL ON FUNCTION
     public.enqueue_job(text, text, jsonb, integer, timestamptz, integer, text),
     public.claim_next_job(text, text[], text[], integer),
     public.complete_job(uuid, uuid, jsonb),
+    public.complete_and_claim_next(uuid, uuid, jsonb, text, text[], text[], integer),
     public.claim_jobs(text, text[], text[], integer, integer),
     public.complete_jobs(uuid[], uuid[], jsonb[]),
     public.fail_job(uuid, uuid, text, boolean),

@@ -91,7 +91,8 @@ fn check_filter(list: &Option<Vec<Option<String>>>, arg: &'static str) -> JobRes
     Ok(())
 }
 
-type ClaimRow = (
+/// One claimed job, in the column order of claim_next_job's result.
+pub(crate) type ClaimRow = (
     pgrx::Uuid,
     pgrx::Uuid,
     i32,
@@ -105,15 +106,16 @@ type ClaimRow = (
     TimestampWithTimeZone,
 );
 
-/// The arguments every claim takes, checked once for claim_next_job and claim_jobs alike.
-struct ClaimArgs {
+/// The arguments every claim takes, checked once for claim_next_job, claim_jobs and
+/// complete_and_claim_next alike.
+pub(crate) struct ClaimArgs {
     worker: String,
     sources: Option<Vec<Option<String>>>,
     job_types: Option<Vec<Option<String>>>,
     lease: i32,
 }
 
-fn claim_args(
+pub(crate) fn claim_args(
     worker_id: Option<&str>,
     sources: Option<Vec<Option<String>>>,
     job_types: Option<Vec<Option<String>>>,
@@ -166,47 +168,57 @@ fn claim(args: ClaimArgs, limit: Option<i32>, context: &'static str) -> JobResul
         None => KEY_LOOKUPS,
     };
     with_settings(settings, || {
-        Spi::connect_mut(|client| {
-            if first::<bool>(read(client, &ANY_EXPIRED, &[])?, 1)?.unwrap_or(false) {
-                expire_leases(client, EXPIRE_PER_CLAIM)?;
-            }
-            let mut binds = vec![
-                args.worker.as_str().into(),
-                args.sources.into(),
-                args.job_types.into(),
-                args.lease.into(),
-            ];
-            let stmt = match limit {
-                Some(n) => {
-                    binds.push(n.into());
-                    &CLAIM_MANY
-                }
-                None => &CLAIM,
-            };
-            let t = run(client, stmt, &binds)?;
-            let missing = || JobError::Internal {
-                context,
-                error: "NULL in a claimed row".into(),
-            };
-            let mut rows = Vec::with_capacity(t.len());
-            for r in t {
-                rows.push((
-                    r.get(1)?.ok_or_else(missing)?,
-                    r.get(2)?.ok_or_else(missing)?,
-                    r.get(3)?.ok_or_else(missing)?,
-                    r.get(4)?.ok_or_else(missing)?,
-                    r.get(5)?.ok_or_else(missing)?,
-                    r.get(6)?.ok_or_else(missing)?,
-                    r.get(7)?.ok_or_else(missing)?,
-                    r.get(8)?.ok_or_else(missing)?,
-                    r.get(9)?.ok_or_else(missing)?,
-                    r.get(10)?.ok_or_else(missing)?,
-                    r.get(11)?.ok_or_else(missing)?,
-                ));
-            }
-            Ok(rows)
-        })
+        Spi::connect_mut(|client| claim_in(client, args, limit, context))
     })
+}
+
+/// The claim itself, in the caller's SPI connection and under the caller's settings (`KEY_LOOKUPS`
+/// for one job, `KEY_LOOKUPS_ONE_PLAN` with a limit): the lease probe (and the sweep when a lease
+/// expired), then `CLAIM`, or `CLAIM_MANY` with `limit`.
+pub(crate) fn claim_in(
+    client: &mut SpiClient<'_>,
+    args: ClaimArgs,
+    limit: Option<i32>,
+    context: &'static str,
+) -> JobResult<Vec<ClaimRow>> {
+    if first::<bool>(read(client, &ANY_EXPIRED, &[])?, 1)?.unwrap_or(false) {
+        expire_leases(client, EXPIRE_PER_CLAIM)?;
+    }
+    let mut binds = vec![
+        args.worker.as_str().into(),
+        args.sources.into(),
+        args.job_types.into(),
+        args.lease.into(),
+    ];
+    let stmt = match limit {
+        Some(n) => {
+            binds.push(n.into());
+            &CLAIM_MANY
+        }
+        None => &CLAIM,
+    };
+    let t = run(client, stmt, &binds)?;
+    let missing = || JobError::Internal {
+        context,
+        error: "NULL in a claimed row".into(),
+    };
+    let mut rows = Vec::with_capacity(t.len());
+    for r in t {
+        rows.push((
+            r.get(1)?.ok_or_else(missing)?,
+            r.get(2)?.ok_or_else(missing)?,
+            r.get(3)?.ok_or_else(missing)?,
+            r.get(4)?.ok_or_else(missing)?,
+            r.get(5)?.ok_or_else(missing)?,
+            r.get(6)?.ok_or_else(missing)?,
+            r.get(7)?.ok_or_else(missing)?,
+            r.get(8)?.ok_or_else(missing)?,
+            r.get(9)?.ok_or_else(missing)?,
+            r.get(10)?.ok_or_else(missing)?,
+            r.get(11)?.ok_or_else(missing)?,
+        ));
+    }
+    Ok(rows)
 }
 
 /// Claim the next due job (priority high first, then run_at, then enqueue order), atomically and

@@ -1,4 +1,6 @@
-//! The transitions of a claimed job: complete (one or a batch), fail (retry or dead letter), progress; and cancel.
+//! The transitions of a claimed job: complete (one, a batch, or one and claim the next), fail (retry or
+//! dead letter), progress; and cancel.
+use crate::claim::{claim_args, claim_in};
 use crate::enqueue::check_payload_size;
 use crate::errors::{required, JobError, JobResult, OrRaise};
 use crate::raw_jsonb::RawJsonb;
@@ -156,6 +158,33 @@ fn ids(
     ))
 }
 
+/// complete_job's result argument, checked (size) and as a bind argument (NULL when omitted).
+fn result_arg(result: Option<RawJsonb>) -> JobResult<DatumWithOid<'static>> {
+    Ok(match result {
+        Some(r) => check_payload_size(r)?.into(),
+        None => DatumWithOid::null::<RawJsonb>(),
+    })
+}
+
+/// Complete a processing job in the caller's SPI connection (checked arguments; raises the precise
+/// reason when the job is not this run's to complete).
+fn complete_in(
+    client: &mut SpiClient<'_>,
+    job_id: pgrx::Uuid,
+    run_id: pgrx::Uuid,
+    result: DatumWithOid<'_>,
+) -> JobResult<RawJsonb> {
+    guarded(
+        client,
+        &COMPLETE,
+        &[job_id.into(), run_id.into(), result],
+        job_id,
+        Some(run_id),
+        "complete",
+        "processing",
+    )
+}
+
 /// Mark a processing job completed. Only its current attempt (run id) may do so.
 #[pg_extern(volatile, parallel_unsafe)]
 pub fn complete_job(
@@ -165,27 +194,59 @@ pub fn complete_job(
 ) -> RawJsonb {
     (|| {
         let (job_id, run_id) = ids(p_job_id, p_run_id)?;
-        Spi::connect_mut(|client| {
-            let result = match p_result {
-                Some(r) => Some(check_payload_size(r)?),
-                None => None,
-            };
-            let result: DatumWithOid = match result {
-                Some(r) => r.into(),
-                None => DatumWithOid::null::<RawJsonb>(),
-            };
-            guarded(
-                client,
-                &COMPLETE,
-                &[job_id.into(), run_id.into(), result],
-                job_id,
-                Some(run_id),
-                "complete",
-                "processing",
-            )
-        })
+        let result = result_arg(p_result)?;
+        Spi::connect_mut(|client| complete_in(client, job_id, run_id, result))
     })()
     .or_raise("complete_job")
+}
+
+/// complete_job, then claim_next_job, in one call and so in one transaction: a worker that loops
+/// over jobs one at a time commits (and, through PostgREST, makes a request) once per job instead
+/// of twice. Every argument is checked before anything is written; when the completion is refused
+/// (unknown job, wrong state, stale run, lost lease) the call raises complete_job's error and
+/// claims nothing. Returns the next job as claim_next_job does, or no row when nothing is due (the
+/// completion stands either way).
+#[pg_extern(volatile, parallel_unsafe)]
+#[allow(clippy::type_complexity, clippy::too_many_arguments)]
+pub fn complete_and_claim_next(
+    p_job_id: Option<pgrx::Uuid>,
+    p_run_id: Option<pgrx::Uuid>,
+    p_result: default!(Option<RawJsonb>, "NULL"),
+    p_worker_id: default!(Option<&str>, "NULL"),
+    p_sources: default!(Option<Vec<Option<String>>>, "NULL"),
+    p_job_types: default!(Option<Vec<Option<String>>>, "NULL"),
+    p_lease_seconds: default!(Option<i32>, 300),
+) -> TableIterator<
+    'static,
+    (
+        name!(id, pgrx::Uuid),
+        name!(run_id, pgrx::Uuid),
+        name!(attempt, i32),
+        name!(max_attempts, i32),
+        name!(source, String),
+        name!(job_type, String),
+        name!(payload, RawJsonb),
+        name!(priority, i32),
+        name!(run_at, TimestampWithTimeZone),
+        name!(created_at, TimestampWithTimeZone),
+        name!(lease_expires_at, TimestampWithTimeZone),
+    ),
+> {
+    let rows = (|| {
+        let (job_id, run_id) = ids(p_job_id, p_run_id)?;
+        let result = result_arg(p_result)?;
+        let args = claim_args(p_worker_id, p_sources, p_job_types, p_lease_seconds)?;
+        // complete_job's and claim_next_job's statements both run under KEY_LOOKUPS; applied once
+        // for the call, not as a SET clause (see spi_util::with_settings)
+        with_settings(KEY_LOOKUPS, || {
+            Spi::connect_mut(|client| {
+                complete_in(client, job_id, run_id, result)?;
+                claim_in(client, args, None, "complete_and_claim_next")
+            })
+        })
+    })()
+    .or_raise("complete_and_claim_next");
+    TableIterator::new(rows.into_iter().take(1))
 }
 
 /// The most (job, run) pairs one complete_jobs call may take.

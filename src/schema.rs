@@ -25,6 +25,7 @@ extension_sql_file!(
         mcp_jobs::claim::claim_next_job,
         mcp_jobs::claim::claim_jobs,
         mcp_jobs::lifecycle::complete_job,
+        mcp_jobs::lifecycle::complete_and_claim_next,
         mcp_jobs::lifecycle::complete_jobs,
         mcp_jobs::lifecycle::fail_job,
         mcp_jobs::lifecycle::report_progress,

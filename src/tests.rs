@@ -336,6 +336,132 @@ mod tests {
         assert_eq!(events(id), "enqueued,started,completed");
     }
 
+    /// (job id, run id) of the job complete_and_claim_next hands over after completing `id`.
+    fn complete_and_claim(
+        id: pgrx::Uuid,
+        run: pgrx::Uuid,
+        worker: &str,
+    ) -> Option<(pgrx::Uuid, pgrx::Uuid)> {
+        let (next, next_run) = Spi::get_two_with_args::<pgrx::Uuid, pgrx::Uuid>(
+            "SELECT id, run_id FROM mcp_jobs.complete_and_claim_next($1, $2, '{\"rows\": 7}', $3)",
+            &[id.into(), run.into(), worker.into()],
+        )
+        .unwrap_or((None, None));
+        Some((next?, next_run?))
+    }
+
+    #[pg_test]
+    fn complete_and_claim_next_completes_then_claims() {
+        let a = enqueue("s", "t", 5);
+        let b = enqueue("s", "t", 5);
+        let (first, run_a) = claim("w1").expect("a job");
+        assert_eq!(first, a);
+        let (next, run_b) = complete_and_claim(a, run_a, "w2").expect("the next job");
+        assert_eq!(next, b);
+        assert_ne!(run_b, run_a);
+        let job_a: String = qa(
+            "SELECT concat_ws('|', status, result::text, lease_expires_at IS NULL) FROM mcp_jobs.jobs WHERE id = $1",
+            &[a.into()],
+        );
+        assert_eq!(job_a, "completed|{\"rows\": 7}|t");
+        assert_eq!(events(a), "enqueued,started,completed");
+        let job_b: String = qa(
+            "SELECT concat_ws('|', status, worker_id, current_run_id = $2, attempts) FROM mcp_jobs.jobs WHERE id = $1",
+            &[b.into(), run_b.into()],
+        );
+        assert_eq!(job_b, "processing|w2|t|1");
+        assert_eq!(events(b), "enqueued,started");
+        // nothing left: the completion stands, no row comes back
+        assert!(complete_and_claim(b, run_b, "w2").is_none());
+        assert_eq!(status(b), "completed");
+        assert_eq!(
+            q::<i64>("SELECT count(*) FROM mcp_jobs.job_runs WHERE outcome = 'completed'"),
+            2
+        );
+    }
+
+    #[pg_test]
+    fn complete_and_claim_next_filters_like_claim_next_job() {
+        let a = enqueue("s", "t", 5);
+        let other = enqueue("s", "other", 9);
+        let wanted = enqueue("s2", "t", 1);
+        let (_, run) = Spi::get_two_with_args::<pgrx::Uuid, pgrx::Uuid>(
+            "SELECT id, run_id FROM mcp_jobs.claim_next_job('w', p_job_types => ARRAY['t'], p_sources => ARRAY['s'])",
+            &[],
+        )
+        .expect("a job");
+        let run = run.expect("a run");
+        let (next, lease): (pgrx::Uuid, bool) = (
+            qa(
+                "SELECT id FROM mcp_jobs.complete_and_claim_next($1, $2, p_sources => ARRAY['s2'],
+                        p_job_types => ARRAY['t'], p_lease_seconds => 60)",
+                &[a.into(), run.into()],
+            ),
+            qa(
+                "SELECT lease_expires_at = now() + interval '60 seconds' FROM mcp_jobs.jobs WHERE id = $1",
+                &[wanted.into()],
+            ),
+        );
+        assert_eq!(next, wanted);
+        assert!(lease);
+        assert_eq!(status(a), "completed");
+        assert_eq!(status(other), "queued");
+    }
+
+    /// Every refusal of complete_and_claim_next: the SQLSTATE, and nothing completed or claimed.
+    #[pg_test]
+    fn complete_and_claim_next_refused_changes_nothing() {
+        exec("SET mcp_jobs.max_payload_bytes = 1024");
+        let done = enqueue("s", "done", 9);
+        let (_, done_run) = claim("w").expect("a job");
+        exec(&format!(
+            "SELECT mcp_jobs.complete_job('{done}', '{done_run}')"
+        ));
+        let busy = enqueue("s", "busy", 8);
+        let (_, run) = claim("w").expect("a job");
+        let waiting = enqueue("s", "t", 5);
+        let stale = pgrx::Uuid::from_bytes([7; 16]);
+        let state = || -> String {
+            q("SELECT string_agg(concat_ws(':', j.job_type, j.status, j.attempts,
+                                         (SELECT count(*) FROM mcp_jobs.job_runs r WHERE r.job_id = j.id),
+                                         (SELECT count(*) FROM mcp_jobs.job_events e WHERE e.job_id = j.id)),
+                              ',' ORDER BY j.id)
+                 FROM mcp_jobs.jobs j")
+        };
+        let before = state();
+        let cases = [
+            (format!("'{busy}', '{stale}'"), "55000"),
+            (format!("'{stale}', '{run}'"), "P0002"),
+            (format!("'{waiting}', '{run}'"), "55000"),
+            (format!("'{done}', '{done_run}'"), "55000"),
+            (format!("NULL, '{run}'"), "22004"),
+            (format!("'{busy}', NULL"), "22004"),
+            (format!("'{busy}', '{run}', p_lease_seconds => 0"), "22023"),
+            (format!("'{busy}', '{run}', p_sources => '{{}}'"), "22023"),
+            (
+                format!("'{busy}', '{run}', p_job_types => ARRAY[NULL]::text[]"),
+                "22004",
+            ),
+            (format!("'{busy}', '{run}', p_worker_id => ''"), "22023"),
+            (
+                format!("'{busy}', '{run}', jsonb_build_object('x', repeat('x', 2000))"),
+                "54000",
+            ),
+        ];
+        for (args, code) in cases {
+            let out = try_sql(&format!(
+                "SELECT * FROM mcp_jobs.complete_and_claim_next({args})"
+            ));
+            assert!(
+                out.starts_with(code),
+                "({args}): expected {code}, got {out}"
+            );
+            assert_eq!(state(), before, "({args}) changed the tables");
+        }
+        assert_eq!(status(busy), "processing");
+        assert_eq!(status(waiting), "queued");
+    }
+
     // ------------------------------------------------------------------ batch claim / complete
 
     /// Job ids claimed by one claim_jobs call, in the order returned.

@@ -136,6 +136,28 @@ CASES = [
     ("complete result too large",
      "SET mcp_jobs.max_payload_bytes = 1024; SELECT mcp_jobs.complete_job('{processing}', '{run}', (" + BIG
      + ")::jsonb)", "54000"),
+    # complete_and_claim_next: complete_job's refusals and claim_next_job's, checked before anything is
+    # written (the queued job of the world would be claimed if the call went through)
+    ("complete+claim unknown job", "SELECT * FROM mcp_jobs.complete_and_claim_next('" + UNKNOWN + "', '{run}')", "P0002"),
+    ("complete+claim null job", "SELECT * FROM mcp_jobs.complete_and_claim_next(NULL, '{run}')", "22004"),
+    ("complete+claim null run", "SELECT * FROM mcp_jobs.complete_and_claim_next('{processing}', NULL)", "22004"),
+    ("complete+claim completed job",
+     "SELECT * FROM mcp_jobs.complete_and_claim_next('{completed}', '{completed_run}')", "55000"),
+    ("complete+claim queued job", "SELECT * FROM mcp_jobs.complete_and_claim_next('{queued}', '{run}')", "55000"),
+    ("complete+claim with stale run",
+     "SELECT * FROM mcp_jobs.complete_and_claim_next('{stale_job}', '{stale_run}')", "55000"),
+    ("complete+claim result too large",
+     "SET mcp_jobs.max_payload_bytes = 1024; SELECT * FROM mcp_jobs.complete_and_claim_next('{processing}', '{run}', ("
+     + BIG + ")::jsonb)", "54000"),
+    ("complete+claim lease 0",
+     "SELECT * FROM mcp_jobs.complete_and_claim_next('{processing}', '{run}', p_lease_seconds => 0)", "22023"),
+    ("complete+claim empty worker",
+     "SELECT * FROM mcp_jobs.complete_and_claim_next('{processing}', '{run}', p_worker_id => '')", "22023"),
+    ("complete+claim empty sources",
+     "SELECT * FROM mcp_jobs.complete_and_claim_next('{processing}', '{run}', p_sources => '{}')", "22023"),
+    ("complete+claim null job type",
+     "SELECT * FROM mcp_jobs.complete_and_claim_next('{processing}', '{run}', p_job_types => ARRAY[NULL]::text[])",
+     "22004"),
     # fail_job
     ("fail null error", "SELECT mcp_jobs.fail_job('{processing}', '{run}', NULL)", "22004"),
     ("fail unknown job", "SELECT mcp_jobs.fail_job('" + UNKNOWN + "', '{run}', 'x')", "P0002"),

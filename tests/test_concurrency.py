@@ -158,3 +158,57 @@ def test_four_sessions_drain_five_thousand_jobs_in_batches_exactly_once(cluster)
         assert q("SELECT count(*) FROM mcp_jobs.job_events WHERE event_type = 'started'") == N_BATCH_JOBS
         assert q("SELECT count(*) FROM mcp_jobs.job_events WHERE event_type = 'completed'") == N_BATCH_JOBS
         assert q("SELECT count(*) FROM mcp_jobs.jobs WHERE worker_id <> 'w' || (result->>'by')") == 0
+
+
+N_LOOP_JOBS = 5_000
+N_LOOP_WORKERS = 6
+
+
+def test_six_sessions_drain_with_complete_and_claim_next_exactly_once(cluster):
+    """Workers that complete each job and claim the next in one call (complete_and_claim_next): every
+    job claimed once, completed once with its own worker's result, none lost or left in flight."""
+    cluster.psql("DROP DATABASE IF EXISTS conc_loop;")
+    cluster.psql("CREATE DATABASE conc_loop;")
+    cluster.psql("CREATE EXTENSION mcp_jobs;", dbname="conc_loop")
+    with psycopg.connect(cluster.dsn("conc_loop"), autocommit=True) as conn:
+        conn.execute(
+            "SELECT mcp_jobs.enqueue_job('conc', 'work', jsonb_build_object('i', i), (i %% 11)) "
+            "FROM generate_series(1, %s) i", (N_LOOP_JOBS,))
+
+    claimed = [[] for _ in range(N_LOOP_WORKERS)]
+    errors = []
+
+    def worker(k):
+        try:
+            with psycopg.connect(cluster.dsn("conc_loop"), autocommit=True) as conn:
+                row = conn.execute("SELECT id, run_id, (payload->>'i')::int FROM mcp_jobs.claim_next_job(%s)",
+                                   (f"w{k}",)).fetchone()
+                while row is not None:
+                    claimed[k].append(row[2])
+                    row = conn.execute(
+                        "SELECT id, run_id, (payload->>'i')::int FROM mcp_jobs.complete_and_claim_next("
+                        "%s, %s, jsonb_build_object('by', %s), %s)", (row[0], row[1], k, f"w{k}")).fetchone()
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(N_LOOP_WORKERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=600)
+    assert not errors, errors
+    assert not any(t.is_alive() for t in threads), "a worker did not finish"
+
+    seen = [i for part in claimed for i in part]
+    assert len(seen) == N_LOOP_JOBS, f"claimed {len(seen)} times for {N_LOOP_JOBS} jobs"
+    assert sorted(seen) == list(range(1, N_LOOP_JOBS + 1)), "each job claimed exactly once"
+    assert sum(1 for part in claimed if part) >= 2, "the work was shared by several sessions"
+
+    with psycopg.connect(cluster.dsn("conc_loop"), autocommit=True) as conn:
+        q = lambda sql: conn.execute(sql).fetchone()[0]  # noqa: E731
+        assert q("SELECT count(*) FROM mcp_jobs.jobs WHERE status = 'completed'") == N_LOOP_JOBS
+        assert q("SELECT count(*) FROM mcp_jobs.jobs WHERE attempts <> 1") == 0
+        assert q("SELECT count(*) FROM mcp_jobs.job_runs WHERE outcome = 'completed'") == N_LOOP_JOBS
+        assert q("SELECT count(*) FROM mcp_jobs.job_runs") == N_LOOP_JOBS
+        assert q("SELECT count(*) FROM mcp_jobs.job_events WHERE event_type = 'completed'") == N_LOOP_JOBS
+        assert q("SELECT count(*) FROM mcp_jobs.jobs WHERE worker_id <> 'w' || (result->>'by')") == 0

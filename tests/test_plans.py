@@ -34,6 +34,7 @@ ROW_RETURNING = {
     "mcp_jobs.claim_jobs(text, text[], text[], integer, integer)": {
         "enable_seqscan": "off", "plan_cache_mode": "force_generic_plan"},
     "mcp_jobs.complete_jobs(uuid[], uuid[], jsonb[])": {"enable_seqscan": "off"},
+    "mcp_jobs.complete_and_claim_next(uuid, uuid, jsonb, text, text[], text[], integer)": {"enable_seqscan": "off"},
     "mcp_jobs.list_jobs(text, text, text, integer, uuid)": {"plan_cache_mode": "force_custom_plan"},
     "mcp_jobs.alerts()": {"plan_cache_mode": "force_custom_plan"},
 }
@@ -168,8 +169,9 @@ def row_returning_calls(conn):
     """Each function that returns rows, called so that it returns rows (several where it can):
     [(signature, SQL, the fewest rows it returns)]."""
     conn.execute("SELECT count(mcp_jobs.enqueue_job('p', 't')) FROM generate_series(1, 12)")
-    claimed = conn.execute("SELECT id, run_id FROM mcp_jobs.claim_jobs('w', p_limit => 3)").fetchall()
-    assert len(claimed) == 3
+    claimed = conn.execute("SELECT id, run_id FROM mcp_jobs.claim_jobs('w', p_limit => 4)").fetchall()
+    assert len(claimed) == 4
+    (one, one_run), claimed = claimed[0], claimed[1:]
     ids = "ARRAY[" + ",".join(f"'{i}'::uuid" for i, _ in claimed) + "]"
     runs = "ARRAY[" + ",".join(f"'{r}'::uuid" for _, r in claimed) + "]"
     return [
@@ -178,6 +180,8 @@ def row_returning_calls(conn):
          "SELECT * FROM mcp_jobs.claim_jobs('w', p_limit => 4)", 4),
         ("mcp_jobs.complete_jobs(uuid[], uuid[], jsonb[])",
          f"SELECT * FROM mcp_jobs.complete_jobs({ids}, {runs})", 3),
+        ("mcp_jobs.complete_and_claim_next(uuid, uuid, jsonb, text, text[], text[], integer)",
+         f"SELECT * FROM mcp_jobs.complete_and_claim_next('{one}', '{one_run}')", 1),
         ("mcp_jobs.list_jobs(text, text, text, integer, uuid)", "SELECT * FROM mcp_jobs.list_jobs()", 12),
         ("mcp_jobs.alerts()", "SELECT * FROM mcp_jobs.alerts()", 0),
     ]

@@ -171,13 +171,33 @@ def test_upgrade_keeps_data_and_matches_fresh_install(cluster, archived_scripts_
     cluster.psql(f"CREATE EXTENSION mcp_jobs VERSION '{version}';", dbname=db_up)
     cluster.psql("CREATE EXTENSION mcp_jobs;", dbname=db_fresh)
 
+    # a worker role given the queue with grant_access before the upgrade, and a role that may only
+    # complete jobs
+    cluster.psql("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'upgrade_worker') THEN "
+                 "CREATE ROLE upgrade_worker NOLOGIN; CREATE ROLE upgrade_completer NOLOGIN; END IF; END $$;")
+
     with psycopg.connect(cluster.dsn(db_up), autocommit=True) as conn:
         ids = populate(conn)
+        conn.execute("SELECT mcp_jobs.grant_access('upgrade_worker')")
+        conn.execute("GRANT USAGE ON SCHEMA mcp_jobs TO upgrade_completer")
+        conn.execute("GRANT EXECUTE ON FUNCTION mcp_jobs.complete_job(uuid, uuid, jsonb) TO upgrade_completer")
         old_columns = table_columns(conn)
         before = snapshot(conn, old_columns)
         conn.execute("ALTER EXTENSION mcp_jobs UPDATE")
         assert conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'mcp_jobs'").fetchone()[0] == target
         assert snapshot(conn, old_columns) == before, "every row of every table is unchanged by the upgrade"
+        # complete_and_claim_next (0.6.0) can do nothing complete_job and claim_next_job cannot: a role
+        # that had both before the upgrade may call it, one that could only complete may not
+        fused = ["mcp_jobs.complete_and_claim_next(uuid, uuid, jsonb, text, text[], text[], integer)",
+                 "public.complete_and_claim_next(uuid, uuid, jsonb, text, text[], text[], integer)"]
+        for role, allowed in (("upgrade_worker", True), ("upgrade_completer", False)):
+            for f in fused:
+                assert conn.execute("SELECT has_function_privilege(%s, %s, 'EXECUTE')",
+                                    (role, f)).fetchone()[0] is allowed, (role, f)
+        # the fresh install has neither role: compare the schemas without them
+        conn.execute("SELECT mcp_jobs.revoke_access('upgrade_worker')")
+        conn.execute("REVOKE ALL ON FUNCTION mcp_jobs.complete_job(uuid, uuid, jsonb) FROM upgrade_completer")
+        conn.execute("REVOKE USAGE ON SCHEMA mcp_jobs FROM upgrade_completer")
         upgraded_schema = [r[0] for r in conn.execute(SCHEMA_SQL).fetchall()]
 
         # the API works on the upgraded data

@@ -15,6 +15,7 @@ CALLS = {
     "claim_jobs": {"p_limit": 5},
     "complete_jobs": {"p_job_ids": [NIL], "p_run_ids": [NIL]},
     "complete_job": {"p_job_id": NIL, "p_run_id": NIL},
+    "complete_and_claim_next": {"p_job_id": NIL, "p_run_id": NIL},
     "fail_job": {"p_job_id": NIL, "p_run_id": NIL, "p_error": "e"},
     "report_progress": {"p_job_id": NIL, "p_run_id": NIL},
     "cancel_job": {"p_job_id": NIL},

@@ -147,3 +147,39 @@ def test_batch_claim_and_complete(api, source):
     assert r.status_code == 400 and r.json()["code"] == "22023", r.text
     r = api.rpc("claim_jobs", {"p_limit": 0})
     assert r.status_code == 400 and r.json()["code"] == "22023", r.text
+
+
+def test_complete_and_claim_next_loop(api, source):
+    """A worker taking jobs one at a time over HTTP: one request per job (complete this, get the next),
+    every job completed once with its result; a refused completion is HTTP 409 and claims nothing."""
+    ids = [_enqueue(api, source, p_priority=p) for p in (3, 9, 6)]
+    job = _claim(api, source, worker="wl")
+    seen = []
+    while job is not None:
+        seen.append(job["id"])
+        rows = api.ok("complete_and_claim_next", {"p_job_id": job["id"], "p_run_id": job["run_id"],
+                                                  "p_result": {"done": job["id"]}, "p_worker_id": "wl",
+                                                  "p_sources": [source], "p_lease_seconds": 60})
+        assert isinstance(rows, list) and len(rows) <= 1
+        if rows:
+            assert set(rows[0]) == {"id", "run_id", "attempt", "max_attempts", "source", "job_type", "payload",
+                                    "priority", "run_at", "created_at", "lease_expires_at"}
+        job = rows[0] if rows else None
+    assert seen == [ids[1], ids[2], ids[0]]  # claim order: priority first
+    for job_id in ids:
+        detail = api.ok("get_job", {"p_job_id": job_id})
+        assert detail["status"] == "completed" and detail["result"] == {"done": job_id}
+        assert [e["event_type"] for e in detail["events"]] == ["enqueued", "started", "completed"]
+
+    # completing again is refused (409, complete_job's message) and the queued job stays queued
+    waiting = _enqueue(api, source)
+    last = api.ok("get_job", {"p_job_id": ids[0]})["runs"][0]["id"]
+    r = api.rpc("complete_and_claim_next", {"p_job_id": ids[0], "p_run_id": last, "p_sources": [source]})
+    assert r.status_code == 409 and r.json()["code"] == "PT409", r.text
+    assert r.json()["message"] and r.json()["hint"], r.text
+    assert api.ok("get_job", {"p_job_id": waiting})["status"] == "queued"
+    r = api.rpc("complete_and_claim_next", {"p_job_id": str(uuid.uuid4()), "p_run_id": last})
+    assert r.status_code == 404 and r.json()["code"] == "PT404", r.text
+    r = api.rpc("complete_and_claim_next", {"p_job_id": ids[0], "p_run_id": last, "p_lease_seconds": 0})
+    assert r.status_code == 400 and r.json()["code"] == "22023", r.text
+    assert api.ok("get_job", {"p_job_id": waiting})["status"] == "queued"
