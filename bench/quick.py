@@ -17,7 +17,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--clients", type=int, nargs="+", default=[2, 8])
 ap.add_argument("--seconds", type=int, default=8, help="seconds per system and client count, over all rounds")
 ap.add_argument("--rounds", type=int, default=2)
-ap.add_argument("--drain", action="store_true", help="also the 4-client drain (one job per call and batched)")
+ap.add_argument("--drain", action="store_true", help="also the 4-client drain (one job per call, complete+claim and batched)")
 ap.add_argument("--only-drain", action="store_true", help="only the 4-client drain")
 ap.add_argument("--rows", action="store_true",
                 help='also the "same rows" reference: mcp_jobs\' statements on plain copies of its tables (bench/run.py)')
@@ -64,9 +64,10 @@ try:
                   + "  ".join(f"{s}: {fp['cpu_ms']:.3f} ms" for (s, _), (_, fp) in res.items()), flush=True)
     if args.drain or args.only_drain:
         b.drain_n, b.drain_n_batched = 30000, 150000
-        res = b.measure("drain", 4, [("mcp_jobs", False), ("mcp_jobs", True), ("ceiling", False)])
-        for (s, batched), (rate, _) in res.items():
-            print(f"drain clients=4: {s}{' (batched)' if batched else ''} {rate:.0f} jobs/s", flush=True)
+        res = b.measure("drain", 4, [("mcp_jobs", False), ("mcp_jobs", "loop"), ("mcp_jobs", True), ("ceiling", False)])
+        for (s, mode), (rate, fp) in res.items():
+            print(f"drain clients=4: {s}{bench.DRAIN_MODES[mode][1]} {rate:.0f} jobs/s  server CPU {fp['cpu_ms']:.3f} "
+                  f"ms/job  WAL {fp['wal']:.0f} B/job  rounds " + "/".join(f"{x:.0f}" for x in fp["rounds"]), flush=True)
     b.sql("mcp", "SELECT pg_stat_statements_reset()", fetch=False)
     b.reset("mcp_jobs")
     b.pgbench("mcp", "mcp_lifecycle", 1, seconds=4)

@@ -74,6 +74,20 @@ SCRIPTS = {
         "FROM mcp_jobs.claim_jobs('w', p_limit => 50) c \\gset\n"
         "SELECT count(*) FILTER (WHERE completed) FROM mcp_jobs.complete_jobs(:jids::uuid[], :rids::uuid[]);\n"
     ),
+    # one job per call with complete_and_claim_next: the call that completes a job claims the next
+    # (one transaction per job); the first claim of each client is claim_next_job. pgbench keeps
+    # each client's variables from one transaction to the next (jid, rid, have start as -D values).
+    "mcp_drain_loop": (
+        "\\if :have\n"
+        f"SELECT coalesce((array_agg(c.id))[1], '{ZERO_UUID}') AS jid, "
+        f"coalesce((array_agg(c.run_id))[1], '{ZERO_UUID}') AS rid, count(*) AS have "
+        "FROM mcp_jobs.complete_and_claim_next(:jid, :rid, p_worker_id => 'w') c \\gset\n"
+        "\\else\n"
+        f"SELECT coalesce((array_agg(c.id))[1], '{ZERO_UUID}') AS jid, "
+        f"coalesce((array_agg(c.run_id))[1], '{ZERO_UUID}') AS rid, count(*) AS have "
+        "FROM mcp_jobs.claim_next_job('w') c \\gset\n"
+        "\\endif\n"
+    ),
     "ceiling_drain": (
         "WITH c AS (UPDATE ceiling_jobs SET status = 'processing', started_at = now() "
         "WHERE id = (SELECT id FROM ceiling_jobs WHERE status = 'queued' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) "
@@ -82,6 +96,12 @@ SCRIPTS = {
     ),
     "mcp_claim": "SELECT * FROM mcp_jobs.claim_next_job('w');\n",
 }
+# pgbench -D values a script starts from
+SCRIPT_DEFINES = {"mcp_drain_loop": {"jid": ZERO_UUID, "rid": ZERO_UUID, "have": "0"}}
+# How a drain entry takes its jobs (the second element of an entry): False one job per call (claim,
+# then complete: two transactions per job), True batched (claim and complete up to 50 per call),
+# "loop" (mcp_jobs only) complete_and_claim_next, one transaction per job. {mode: (script suffix, label)}
+DRAIN_MODES = {False: ("", ""), True: ("_batched", " (batched)"), "loop": ("_loop", " (complete+claim)")}
 
 
 # ------------------------------------------------------------------ "same rows" reference
@@ -199,6 +219,8 @@ class Bench:
                "-c", str(clients), "-j", str(clients), "-h", "127.0.0.1", "-p", str(self.cluster.port),
                "-U", "postgres"]
         cmd += ["-T", str(seconds)] if seconds else ["-t", str(transactions)]
+        for k, v in SCRIPT_DEFINES.get(name, {}).items():
+            cmd += ["-D", f"{k}={v}"]
         if log_prefix:
             cmd += ["-l", "--log-prefix", log_prefix]
         cmd.append(db)
@@ -299,14 +321,14 @@ class Bench:
         self.reset(system)
         fill_n = 0
         if kind == "drain":
-            fill_n = self.drain_n_batched if batched else self.drain_n
+            fill_n = self.drain_n_batched if batched is True else self.drain_n
             self.fill(system, fill_n)
         lsn0, size0, dead0 = self.footprint(system)
         cpu0 = self.cluster_cpu_ms()
         if system in PGBENCH_PREFIX:
             db = SYSTEMS[system][0]
             prefix = PGBENCH_PREFIX[system]
-            script = f"{prefix}_{kind}" + ("_batched" if batched else "")
+            script = f"{prefix}_{kind}" + DRAIN_MODES[batched][0]
             # the rows statements run as mcp_jobs' hot functions do (SET enable_seqscan = off, sql/finalize.sql)
             opts = "-c enable_seqscan=off" if SYSTEMS[system][1] == "rows" else None
             p = self.pgbench(db, script, clients, seconds=seconds, wait=False, options=opts)
@@ -321,13 +343,13 @@ class Bench:
                 if prev is None or prev["calls"] < rss["calls"]:
                     self.results["rss"] = rss
         else:
-            args = [clients, seconds] + ([1 if batched else 0] if kind == "drain" else [])
+            args = [clients, seconds] + ([1 if batched is True else 0] if kind == "drain" else [])
             r = self.node(system, kind, *args)
             n, secs = r["jobs"], r["seconds"]
         if kind == "drain" and n >= fill_n:
             # the queue ran dry before the time was up: the rate is only a lower bound
             self.drained_dry.add((system, batched))
-            log(f"  warning: {system}{' batched' if batched else ''} drained all {fill_n} jobs before the end")
+            log(f"  warning: {system}{DRAIN_MODES[batched][1]} drained all {fill_n} jobs before the end")
         cpu = self.cluster_cpu_ms() - cpu0
         lsn1, size1, dead1 = self.footprint(system)
         wal = self.sql("postgres", "SELECT pg_wal_lsn_diff(%s, %s)::bigint", (lsn1, lsn0))[0][0]
@@ -403,10 +425,10 @@ class Bench:
         # 7 500 = 30 000 jobs / 4 s, a bound, not a rate)
         self.drain_n = 300 if self.smoke else 30000
         self.drain_n_batched = 300 if self.smoke else 150000
-        entries = [("mcp_jobs", False), ("mcp_jobs", True), ("ceiling", False), ("pg-boss", False), ("pg-boss", True),
-                   ("graphile-worker", False), ("graphile-worker", True)]
+        entries = [("mcp_jobs", False), ("mcp_jobs", "loop"), ("mcp_jobs", True), ("ceiling", False),
+                   ("pg-boss", False), ("pg-boss", True), ("graphile-worker", False), ("graphile-worker", True)]
         for (s, batched), (rate, _) in self.measure("drain", c, entries).items():
-            name = s + (" (batched)" if batched else "")
+            name = s + DRAIN_MODES[batched][1]
             self.results["drain"][(name, c)] = rate
             if (s, batched) in self.drained_dry:
                 self.results.setdefault("drain_dry", []).append(name)
@@ -552,15 +574,20 @@ class Bench:
                          f"{x / r['lifecycle'][('ceiling', c)]:.2f} |")
             L.append("")
         L.append("## Drain: claim + complete of jobs already queued (jobs/s)\n")
-        L.append("| system | clients | jobs/s | mcp_jobs / this | mcp_jobs (batched) / this |")
-        L.append("|---|---:|---:|---:|---:|")
-        mcp_drain = next(v for (s, c), v in r["drain"].items() if s == "mcp_jobs")
-        mcp_batched = next((v for (s, c), v in r["drain"].items() if s == "mcp_jobs (batched)"), None)
+        L.append("mcp_jobs takes jobs three ways: one per call (`claim_next_job`, then `complete_job`: two "
+                 "transactions per job), **complete+claim** (`complete_and_claim_next` completes a job and "
+                 "claims the next in one call: one transaction per job) and batched (`claim_jobs` / "
+                 "`complete_jobs` of up to 50). Each ratio column is one of them against each row.\n")
+        L.append("| system | clients | jobs/s | mcp_jobs / this | mcp_jobs (complete+claim) / this | mcp_jobs (batched) / this |")
+        L.append("|---|---:|---:|---:|---:|---:|")
+        mcp_of = {label: next((v for (s, c), v in r["drain"].items() if s == "mcp_jobs" + label), None)
+                  for _, label in DRAIN_MODES.values()}
         dry = set(r.get("drain_dry", []))
         for (s, c), v in r["drain"].items():
-            b = f"{mcp_batched / v:.2f}" if mcp_batched else "-"
+            cols = [f"{mcp_of[label] / v:.2f}" if mcp_of[label] else "-"
+                    for label in ("", " (complete+claim)", " (batched)")]
             mark = ">= " if s in dry else ""
-            L.append(f"| {s} | {c} | {mark}{v:.0f} | {mcp_drain / v:.2f} | {b} |")
+            L.append(f"| {s} | {c} | {mark}{v:.0f} | " + " | ".join(cols) + " |")
         if dry:
             L.append("\n`>=`: the queue ran dry before the round ended, so the figure is a lower bound.")
         L.append("\n## Claim latency (mcp_jobs.claim_next_job, 1 client, committed claims)\n")

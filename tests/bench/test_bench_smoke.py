@@ -13,7 +13,7 @@ def test_bench_smoke(tmp_path):
     assert p.returncode == 0, f"bench --smoke failed ({p.returncode}):\n{p.stdout[-4000:]}\n{p.stderr[-4000:]}"
     out = p.stdout
     for row in ("| enqueue | 1 |", "| lifecycle | 1 |",
-                "| mcp_jobs | 1 |", "| ceiling | 1 |", "| pg-boss | 1 |", "| pg-boss (batched) | 1 |",
+                "| mcp_jobs | 1 |", "| mcp_jobs (complete+claim) | 1 |", "| ceiling | 1 |", "| pg-boss | 1 |", "| pg-boss (batched) | 1 |",
                 "| graphile-worker | 1 |", "| graphile-worker (batched) | 1 |",
                 "| 100 queued |", "| 100 queued + 1k finished |",
                 "Best lifecycle throughput", "**Same rows**", "Backend memory", "Backend memory over many calls"):
