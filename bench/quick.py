@@ -68,6 +68,9 @@ try:
         for (s, mode), (rate, fp) in res.items():
             print(f"drain clients=4: {s}{bench.DRAIN_MODES[mode][1]} {rate:.0f} jobs/s  server CPU {fp['cpu_ms']:.3f} "
                   f"ms/job  WAL {fp['wal']:.0f} B/job  rounds " + "/".join(f"{x:.0f}" for x in fp["rounds"]), flush=True)
+    # the profile below shows the statements mcp_jobs' functions run, too
+    b.sql("postgres", "ALTER SYSTEM SET pg_stat_statements.track = 'all'", fetch=False)
+    b.sql("postgres", "SELECT pg_reload_conf()")
     b.sql("mcp", "SELECT pg_stat_statements_reset()", fetch=False)
     b.reset("mcp_jobs")
     b.pgbench("mcp", "mcp_lifecycle", 1, seconds=4)

@@ -39,7 +39,11 @@ SETTINGS = {
     "jit": "off",
     "max_connections": "100",
     "shared_preload_libraries": "'pg_stat_statements'",
-    "pg_stat_statements.track": "all",
+    # PostgreSQL's default. `all` also instruments every statement run inside a function, which only
+    # mcp_jobs does (its SPI statements): at 8 clients that cost it 9-14 % of its server CPU per job
+    # and nothing to the others (bench/ANALYSIS.md, "0.6.0"). bench/quick.py switches to `all` for
+    # its own profile of the nested statements.
+    "pg_stat_statements.track": "top",
 }
 
 ZERO_UUID = "00000000-0000-0000-0000-000000000000"
@@ -434,52 +438,73 @@ class Bench:
                 self.results.setdefault("drain_dry", []).append(name)
             log(f"  drain     {name:26s} clients={c}: {rate:8.0f} jobs/s")
 
-    def load_queue(self, queued, finished):
-        self.reset("mcp_jobs")
+    def load_queue(self, db, queued, finished):
+        """A database `db` with the extension and `queued` due jobs, after `finished` completed ones."""
+        self.sql("postgres", f'DROP DATABASE IF EXISTS "{db}"', fetch=False)
+        self.sql("postgres", f'CREATE DATABASE "{db}"', fetch=False)
+        self.sql(db, "CREATE EXTENSION mcp_jobs; CREATE EXTENSION pg_stat_statements", fetch=False)
         if finished:
-            self.sql("mcp", """
+            self.sql(db, """
                 INSERT INTO mcp_jobs.jobs (source, job_type, payload, status, attempts, current_run_id,
                                            started_at, finished_at, result, created_at, run_at)
                 SELECT 'bench', 'noop', '{"n": 1}', 'completed', 1, mcp_jobs.uuidv7(),
                        now() - interval '1 day', now() - interval '1 day', '{}', now() - interval '1 day',
                        now() - interval '1 day'
                   FROM generate_series(1, %s)""", (finished,), fetch=False)
-        self.sql("mcp", """
+        self.sql(db, """
             INSERT INTO mcp_jobs.jobs (source, job_type, payload, priority)
             SELECT 'bench', 'noop', '{"n": 1}', 5 FROM generate_series(1, %s)""", (queued,), fetch=False)
-        self.sql("mcp", "VACUUM ANALYZE", fetch=False)
+        self.sql(db, "VACUUM ANALYZE", fetch=False)
 
     def latency(self):
         scenarios = ([("100 queued", 100, 0), ("100 queued + 1k finished", 100, 1000)] if self.smoke else
                      [("1k queued", 1000, 0), ("100k queued", 100_000, 0), ("1M queued", 1_000_000, 0),
                       ("1k queued + 1M finished", 1000, 1_000_000)])
-        # at most the smallest queue: a claim on an empty queue writes nothing and is cheaper (run 7
-        # took 3000 claims from 1k queued and its 1k figures were those of an empty queue)
+        # at most the smallest queue in all: a claim on an empty queue writes nothing and is cheaper
+        # (run 7 took 3000 claims from 1k queued and its 1k figures were those of an empty queue)
         n = 60 if self.smoke else 1000
-        for name, queued, finished in scenarios:
+        rounds = 1 if self.smoke else 4
+        # each scenario in its own database, loaded first; then rounds of n / rounds claims per
+        # scenario, the order rotating, so that the machine's drift over the minutes this takes
+        # spreads over all scenarios alike (runs 1-13 measured them one after the other)
+        dbs = {}
+        for i, (name, queued, finished) in enumerate(scenarios):
             t0 = time.monotonic()
-            self.load_queue(queued, finished)
-            load_s = time.monotonic() - t0
+            dbs[name] = f"lat{i}"
+            self.load_queue(dbs[name], queued, finished)
+            log(f"  loaded {name} in {time.monotonic() - t0:.0f}s")
             if queued >= 1_000_000 or (self.smoke and not finished):
-                self.explain(name)
-            prefix = os.path.join(self.tmp, "lat_" + re.sub(r"\W+", "_", name))
-            # synchronous_commit=off for this session only: the latency is the claim's own cost, not
-            # the WAL flush of its commit (which is the same for any write and very noisy here)
-            self.pgbench("mcp", "mcp_claim", 1, transactions=n, log_prefix=prefix,
-                         options="-c synchronous_commit=off")
-            lat = []
-            for f in os.listdir(self.tmp):
-                path = os.path.join(self.tmp, f)
-                if path.startswith(prefix + "."):
-                    with open(path) as fh:
-                        # the first 10 claims of the session plan the statements; leave them out
-                        lat += [int(line.split()[2]) / 1000.0 for line in fh if line.strip()][10:]
-                    os.remove(path)
-            lat.sort()
-            p50 = statistics.median(lat)
-            p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
-            self.results["latency"][name] = (p50, p99, len(lat), load_s)
-            log(f"  claim latency {name:26s}: p50 {p50:6.3f} ms  p99 {p99:6.3f} ms  (n={len(lat)}, load {load_s:.0f}s)")
+                self.explain(name, dbs[name])
+            self.sql(dbs[name], "SELECT pg_stat_statements_reset()", fetch=False)
+        lat = {name: [] for name, _, _ in scenarios}
+        for r in range(rounds):
+            k = r % len(scenarios)
+            for name, _, _ in scenarios[k:] + scenarios[:k]:
+                prefix = os.path.join(self.tmp, "lat_" + re.sub(r"\W+", "_", name) + f"_{r}")
+                # synchronous_commit=off for this session only: the latency is the claim's own cost,
+                # not the WAL flush of its commit (the same for any write and very noisy here)
+                self.pgbench(dbs[name], "mcp_claim", 1, transactions=n // rounds, log_prefix=prefix,
+                             options="-c synchronous_commit=off")
+                for f in os.listdir(self.tmp):
+                    path = os.path.join(self.tmp, f)
+                    if path.startswith(prefix + "."):
+                        with open(path) as fh:
+                            # the first 10 claims of a session plan the statements; leave them out
+                            lat[name] += [int(line.split()[2]) / 1000.0 for line in fh if line.strip()][10:]
+                        os.remove(path)
+        for name, _, _ in scenarios:
+            xs = sorted(lat[name])
+            p50 = statistics.median(xs)
+            p99 = xs[min(len(xs) - 1, int(len(xs) * 0.99))]
+            # the server's own time per call, as pg_stat_statements counts it (no client, no network)
+            server = self.sql(dbs[name], """
+                SELECT coalesce(sum(total_exec_time) / nullif(sum(calls), 0), 0) FROM pg_stat_statements
+                 WHERE query LIKE '%%claim_next_job%%' AND toplevel""")[0][0]
+            self.results["latency"][name] = (p50, p99, len(xs), float(server))
+            log(f"  claim latency {name:26s}: p50 {p50:6.3f} ms  p99 {p99:6.3f} ms  server mean {server:6.3f} ms  "
+                f"(n={len(xs)})")
+        for db in dbs.values():
+            self.sql("postgres", f'DROP DATABASE "{db}"', fetch=False)
 
     def memory(self):
         """Per-backend memory over many calls: one connection makes `calls` claim_next_job calls on an
@@ -505,12 +530,12 @@ class Bench:
         log(f"  memory: RssAnon {rss0} kB -> {rss1} kB after {calls} claim_next_job calls -> {rss2} kB after "
             f"{enq} enqueue_job calls ({time.monotonic() - t0:.0f}s)")
 
-    def explain(self, name):
+    def explain(self, name, db):
         with open(os.path.join(ROOT, "src", "queries", "claim.sql")) as f:
             claim = f.read()
         claim = "\n".join(l for l in claim.splitlines() if not l.lstrip().startswith("--"))
         out = []
-        with self.cluster.connect("mcp", autocommit=False) as conn:
+        with self.cluster.connect(db, autocommit=False) as conn:
             conn.execute(f"PREPARE c(text, text[], text[], int) AS {claim}")
             for mode in ("force_custom_plan", "force_generic_plan"):
                 conn.execute(f"SET LOCAL plan_cache_mode = {mode}")
@@ -591,11 +616,16 @@ class Bench:
         if dry:
             L.append("\n`>=`: the queue ran dry before the round ended, so the figure is a lower bound.")
         L.append("\n## Claim latency (mcp_jobs.claim_next_job, 1 client, committed claims)\n")
-        L.append("| jobs in table | p50 ms | p99 ms | claims | p50 / p50 at smallest queue |")
-        L.append("|---|---:|---:|---:|---:|")
-        base = next(iter(r["latency"].values()))[0]
-        for name, (p50, p99, n, _) in r["latency"].items():
-            L.append(f"| {name} | {p50:.3f} | {p99:.3f} | {n} | {p50 / base:.2f} |")
+        L.append("Each queue in its own database, measured in interleaved rounds (the order rotating; the first 10 "
+                 "claims of each round left out). Latency as pgbench sees it; server mean is pg_stat_statements' "
+                 "execution time of the call.\n")
+        L.append("| jobs in table | p50 ms | p99 ms | claims | p50 / p50 at smallest queue | server mean ms | "
+                 "server mean / smallest queue's |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|")
+        base, base_server = next(iter(r["latency"].values()))[0], next(iter(r["latency"].values()))[3]
+        for name, (p50, p99, n, server) in r["latency"].items():
+            ratio = f"{server / base_server:.2f}" if base_server else "-"
+            L.append(f"| {name} | {p50:.3f} | {p99:.3f} | {n} | {p50 / base:.2f} | {server:.3f} | {ratio} |")
         L.append("\n## Per job lifecycle footprint (1-client lifecycle run, from empty tables)\n")
         L.append("| system | WAL bytes/job | table+index growth bytes/job | dead tuples/job | mcp WAL ratio |")
         L.append("|---|---:|---:|---:|---:|")
