@@ -499,7 +499,8 @@ class Bench:
             # the server's own time per call, as pg_stat_statements counts it (no client, no network)
             server = self.sql(dbs[name], """
                 SELECT coalesce(sum(total_exec_time) / nullif(sum(calls), 0), 0) FROM pg_stat_statements
-                 WHERE query LIKE '%%claim_next_job%%' AND toplevel""")[0][0]
+                 WHERE query LIKE '%%claim_next_job%%' AND toplevel
+                   AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())""")[0][0]
             self.results["latency"][name] = (p50, p99, len(xs), float(server))
             log(f"  claim latency {name:26s}: p50 {p50:6.3f} ms  p99 {p99:6.3f} ms  server mean {server:6.3f} ms  "
                 f"(n={len(xs)})")
