@@ -188,3 +188,49 @@ def test_many_jobs_of_killed_workers_all_end_dead_lettered(cluster):
         assert admin.execute("SELECT count(*) FROM mcp_jobs.job_runs WHERE outcome = 'lease_expired'"
                              ).fetchone()[0] == 2 * n_jobs
         assert check_invariants(admin) == {}
+
+
+def test_worker_killed_inside_complete_and_claim_next_strands_nothing(cluster):
+    """complete_and_claim_next completes one job and claims the next in one transaction. A worker that
+    dies before that transaction commits leaves both as they were: the job it held is still its
+    processing job (its lease brings it back), and the next job is still queued, with no run and no
+    'started' event, so another worker claims it at once instead of after a lease."""
+    with connect(cluster) as admin:
+        held = admin.execute("SELECT mcp_jobs.enqueue_job('loop', 'work', '{\"n\": 1}', 9)").fetchone()[0]
+        nxt = admin.execute("SELECT mcp_jobs.enqueue_job('loop', 'work', '{\"n\": 2}', 1)").fetchone()[0]
+        w = Worker(cluster, "looper")
+        try:
+            job_id, run_id = w.conn.execute(
+                "SELECT id, run_id FROM mcp_jobs.claim_next_job('looper', p_lease_seconds => 3600)").fetchone()
+            assert job_id == held
+            w.conn.execute("BEGIN")
+            handed = w.conn.execute(
+                "SELECT id FROM mcp_jobs.complete_and_claim_next(%s, %s, '{\"ok\": true}', 'looper', "
+                "p_lease_seconds => 3600)", (held, run_id)).fetchone()
+            assert handed == (nxt,)
+            w.run_in_background("SELECT pg_sleep(60)")
+            wait_active(admin, w.pid, "pg_sleep")
+            terminate(admin, w.pid)
+            w.thread.join(timeout=30)
+            assert isinstance(w.error, psycopg.OperationalError), w.error
+        finally:
+            w.close()
+
+        row = admin.execute("SELECT status, current_run_id, result FROM mcp_jobs.jobs WHERE id = %s",
+                            (held,)).fetchone()
+        assert row == ("processing", run_id, None), "the completion died with the transaction"
+        assert admin.execute("SELECT outcome FROM mcp_jobs.job_runs WHERE id = %s", (run_id,)).fetchone()[0] is None
+        row = admin.execute("SELECT status, attempts, current_run_id FROM mcp_jobs.jobs WHERE id = %s",
+                            (nxt,)).fetchone()
+        assert row == ("queued", 0, None), "the claim died with the transaction"
+        assert admin.execute("SELECT count(*) FROM mcp_jobs.job_runs WHERE job_id = %s", (nxt,)).fetchone()[0] == 0
+        assert [r[0] for r in admin.execute(
+            "SELECT event_type FROM mcp_jobs.job_events WHERE job_id = %s ORDER BY id", (nxt,))] == ["enqueued"]
+
+        # another worker gets the next job at once (no lease to wait for), as attempt 1
+        other = admin.execute("SELECT id, attempt FROM mcp_jobs.claim_next_job('other')").fetchone()
+        assert other == (nxt, 1)
+        # and the dead worker's own job is still its run's to complete (the lease has not expired)
+        done = admin.execute("SELECT mcp_jobs.complete_job(%s, %s)", (held, run_id)).fetchone()[0]
+        assert done["status"] == "completed"
+        assert check_invariants(admin) == {}
