@@ -4,39 +4,29 @@ import threading
 
 import psycopg
 
-N_JOBS = 10_000
-N_WORKERS = 8
 
-
-def test_eight_sessions_drain_ten_thousand_jobs_exactly_once(cluster):
-    cluster.psql("DROP DATABASE IF EXISTS conc;")
-    cluster.psql("CREATE DATABASE conc;")
-    cluster.psql("CREATE EXTENSION mcp_jobs;", dbname="conc")
-    with psycopg.connect(cluster.dsn("conc"), autocommit=True) as conn:
+def queue_of(cluster, db, n):
+    """A fresh database `db` with the extension and n queued jobs, payload {"i": 1..n}, priorities 0..10."""
+    cluster.psql(f"DROP DATABASE IF EXISTS {db};")
+    cluster.psql(f"CREATE DATABASE {db};")
+    cluster.psql("CREATE EXTENSION mcp_jobs;", dbname=db)
+    with psycopg.connect(cluster.dsn(db), autocommit=True) as conn:
         conn.execute(
             "SELECT mcp_jobs.enqueue_job('conc', 'work', jsonb_build_object('i', i), (i %% 11)) "
-            "FROM generate_series(1, %s) i", (N_JOBS,))
+            "FROM generate_series(1, %s) i", (n,))
 
-    claimed = [[] for _ in range(N_WORKERS)]
+
+def run_workers(n, worker):
+    """worker(k) for k in 0..n-1, each in its own thread; every one must finish without an error."""
     errors = []
 
-    def worker(k):
+    def target(k):
         try:
-            with psycopg.connect(cluster.dsn("conc"), autocommit=True) as conn:
-                while True:
-                    with conn.transaction():
-                        row = conn.execute(
-                            "SELECT id, run_id, (payload->>'i')::int FROM mcp_jobs.claim_next_job(%s)",
-                            (f"w{k}",)).fetchone()
-                        if row is None:
-                            return
-                        conn.execute("SELECT mcp_jobs.complete_job(%s, %s, jsonb_build_object('by', %s))",
-                                     (row[0], row[1], k))
-                    claimed[k].append(row[2])
+            worker(k)
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(N_WORKERS)]
+    threads = [threading.Thread(target=target, args=(k,)) for k in range(n)]
     for t in threads:
         t.start()
     for t in threads:
@@ -44,21 +34,51 @@ def test_eight_sessions_drain_ten_thousand_jobs_exactly_once(cluster):
     assert not errors, errors
     assert not any(t.is_alive() for t in threads), "a worker did not finish"
 
+
+def assert_drained_exactly_once(cluster, db, claimed, n):
+    """`claimed[k]` lists the payload numbers worker k claimed and completed, with result {"by": k}:
+    every job claimed once and by several sessions, and the tables hold one completed attempt, run,
+    'started' and 'completed' event per job, each job recording the worker that completed it."""
     seen = [i for part in claimed for i in part]
-    assert len(seen) == N_JOBS, f"claimed {len(seen)} times for {N_JOBS} jobs"
-    assert sorted(seen) == list(range(1, N_JOBS + 1)), "each job claimed exactly once"
+    assert len(seen) == n, f"claimed {len(seen)} times for {n} jobs"
+    assert sorted(seen) == list(range(1, n + 1)), "each job claimed exactly once"
     assert sum(1 for part in claimed if part) >= 2, "the work was shared by several sessions"
 
-    with psycopg.connect(cluster.dsn("conc"), autocommit=True) as conn:
+    with psycopg.connect(cluster.dsn(db), autocommit=True) as conn:
         q = lambda sql: conn.execute(sql).fetchone()[0]  # noqa: E731
-        assert q("SELECT count(*) FROM mcp_jobs.jobs WHERE status = 'completed'") == N_JOBS
+        assert q("SELECT count(*) FROM mcp_jobs.jobs WHERE status = 'completed'") == n
         assert q("SELECT count(*) FROM mcp_jobs.jobs WHERE attempts <> 1") == 0
-        assert q("SELECT count(*) FROM mcp_jobs.job_runs") == N_JOBS
-        assert q("SELECT count(*) FROM mcp_jobs.job_runs WHERE outcome = 'completed'") == N_JOBS
-        assert q("SELECT count(*) FROM mcp_jobs.job_events WHERE event_type = 'started'") == N_JOBS
-        assert q("SELECT count(*) FROM mcp_jobs.job_events WHERE event_type = 'completed'") == N_JOBS
+        assert q("SELECT count(*) FROM mcp_jobs.job_runs") == n
+        assert q("SELECT count(*) FROM mcp_jobs.job_runs WHERE outcome = 'completed'") == n
+        assert q("SELECT count(*) FROM mcp_jobs.job_events WHERE event_type = 'started'") == n
+        assert q("SELECT count(*) FROM mcp_jobs.job_events WHERE event_type = 'completed'") == n
         # the worker recorded in each job is the one that completed it
         assert q("SELECT count(*) FROM mcp_jobs.jobs WHERE worker_id <> 'w' || (result->>'by')") == 0
+
+
+N_JOBS = 10_000
+N_WORKERS = 8
+
+
+def test_eight_sessions_drain_ten_thousand_jobs_exactly_once(cluster):
+    queue_of(cluster, "conc", N_JOBS)
+    claimed = [[] for _ in range(N_WORKERS)]
+
+    def worker(k):
+        with psycopg.connect(cluster.dsn("conc"), autocommit=True) as conn:
+            while True:
+                with conn.transaction():
+                    row = conn.execute(
+                        "SELECT id, run_id, (payload->>'i')::int FROM mcp_jobs.claim_next_job(%s)",
+                        (f"w{k}",)).fetchone()
+                    if row is None:
+                        return
+                    conn.execute("SELECT mcp_jobs.complete_job(%s, %s, jsonb_build_object('by', %s))",
+                                 (row[0], row[1], k))
+                claimed[k].append(row[2])
+
+    run_workers(N_WORKERS, worker)
+    assert_drained_exactly_once(cluster, "conc", claimed, N_JOBS)
 
 
 def test_concurrent_enqueues_with_one_idempotency_key_make_one_job(cluster):
@@ -102,62 +122,31 @@ BATCH = 50
 
 def test_four_sessions_drain_five_thousand_jobs_in_batches_exactly_once(cluster):
     """claim_jobs(p_limit => 50) + complete_jobs: every job claimed and completed exactly once."""
-    cluster.psql("DROP DATABASE IF EXISTS conc_batch;")
-    cluster.psql("CREATE DATABASE conc_batch;")
-    cluster.psql("CREATE EXTENSION mcp_jobs;", dbname="conc_batch")
-    with psycopg.connect(cluster.dsn("conc_batch"), autocommit=True) as conn:
-        conn.execute(
-            "SELECT mcp_jobs.enqueue_job('conc', 'work', jsonb_build_object('i', i), (i %% 11)) "
-            "FROM generate_series(1, %s) i", (N_BATCH_JOBS,))
-
+    queue_of(cluster, "conc_batch", N_BATCH_JOBS)
     claimed = [[] for _ in range(N_BATCH_WORKERS)]
     batches = [0] * N_BATCH_WORKERS
-    errors = []
 
     def worker(k):
-        try:
-            with psycopg.connect(cluster.dsn("conc_batch"), autocommit=True) as conn:
-                while True:
-                    rows = conn.execute(
-                        "SELECT id, run_id, (payload->>'i')::int FROM mcp_jobs.claim_jobs(%s, p_limit => %s)",
-                        (f"w{k}", BATCH)).fetchall()
-                    if not rows:
-                        return
-                    assert len(rows) <= BATCH
-                    batches[k] += 1
-                    out = conn.execute(
-                        "SELECT job_id, completed, reason FROM mcp_jobs.complete_jobs(%s::uuid[], %s::uuid[], "
-                        "(SELECT array_agg(jsonb_build_object('by', %s)) FROM generate_series(1, %s)))",
-                        ([r[0] for r in rows], [r[1] for r in rows], k, len(rows))).fetchall()
-                    assert [o[0] for o in out] == [r[0] for r in rows], "one outcome per pair, in order"
-                    assert all(o[1] for o in out), [o for o in out if not o[1]]
-                    claimed[k].extend(r[2] for r in rows)
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
+        with psycopg.connect(cluster.dsn("conc_batch"), autocommit=True) as conn:
+            while True:
+                rows = conn.execute(
+                    "SELECT id, run_id, (payload->>'i')::int FROM mcp_jobs.claim_jobs(%s, p_limit => %s)",
+                    (f"w{k}", BATCH)).fetchall()
+                if not rows:
+                    return
+                assert len(rows) <= BATCH
+                batches[k] += 1
+                out = conn.execute(
+                    "SELECT job_id, completed, reason FROM mcp_jobs.complete_jobs(%s::uuid[], %s::uuid[], "
+                    "(SELECT array_agg(jsonb_build_object('by', %s)) FROM generate_series(1, %s)))",
+                    ([r[0] for r in rows], [r[1] for r in rows], k, len(rows))).fetchall()
+                assert [o[0] for o in out] == [r[0] for r in rows], "one outcome per pair, in order"
+                assert all(o[1] for o in out), [o for o in out if not o[1]]
+                claimed[k].extend(r[2] for r in rows)
 
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(N_BATCH_WORKERS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=600)
-    assert not errors, errors
-    assert not any(t.is_alive() for t in threads), "a worker did not finish"
-
-    seen = [i for part in claimed for i in part]
-    assert len(seen) == N_BATCH_JOBS, f"claimed {len(seen)} times for {N_BATCH_JOBS} jobs"
-    assert sorted(seen) == list(range(1, N_BATCH_JOBS + 1)), "each job claimed exactly once"
-    assert sum(1 for part in claimed if part) >= 2, "the work was shared by several sessions"
+    run_workers(N_BATCH_WORKERS, worker)
     assert sum(batches) < N_BATCH_JOBS / 10, f"{sum(batches)} batches: claim_jobs took few jobs at a time"
-
-    with psycopg.connect(cluster.dsn("conc_batch"), autocommit=True) as conn:
-        q = lambda sql: conn.execute(sql).fetchone()[0]  # noqa: E731
-        assert q("SELECT count(*) FROM mcp_jobs.jobs WHERE status = 'completed'") == N_BATCH_JOBS
-        assert q("SELECT count(*) FROM mcp_jobs.jobs WHERE attempts <> 1") == 0
-        assert q("SELECT count(*) FROM mcp_jobs.job_runs") == N_BATCH_JOBS
-        assert q("SELECT count(*) FROM mcp_jobs.job_runs WHERE outcome = 'completed'") == N_BATCH_JOBS
-        assert q("SELECT count(*) FROM mcp_jobs.job_events WHERE event_type = 'started'") == N_BATCH_JOBS
-        assert q("SELECT count(*) FROM mcp_jobs.job_events WHERE event_type = 'completed'") == N_BATCH_JOBS
-        assert q("SELECT count(*) FROM mcp_jobs.jobs WHERE worker_id <> 'w' || (result->>'by')") == 0
+    assert_drained_exactly_once(cluster, "conc_batch", claimed, N_BATCH_JOBS)
 
 
 N_LOOP_JOBS = 5_000
@@ -167,48 +156,18 @@ N_LOOP_WORKERS = 6
 def test_six_sessions_drain_with_complete_and_claim_next_exactly_once(cluster):
     """Workers that complete each job and claim the next in one call (complete_and_claim_next): every
     job claimed once, completed once with its own worker's result, none lost or left in flight."""
-    cluster.psql("DROP DATABASE IF EXISTS conc_loop;")
-    cluster.psql("CREATE DATABASE conc_loop;")
-    cluster.psql("CREATE EXTENSION mcp_jobs;", dbname="conc_loop")
-    with psycopg.connect(cluster.dsn("conc_loop"), autocommit=True) as conn:
-        conn.execute(
-            "SELECT mcp_jobs.enqueue_job('conc', 'work', jsonb_build_object('i', i), (i %% 11)) "
-            "FROM generate_series(1, %s) i", (N_LOOP_JOBS,))
-
+    queue_of(cluster, "conc_loop", N_LOOP_JOBS)
     claimed = [[] for _ in range(N_LOOP_WORKERS)]
-    errors = []
 
     def worker(k):
-        try:
-            with psycopg.connect(cluster.dsn("conc_loop"), autocommit=True) as conn:
-                row = conn.execute("SELECT id, run_id, (payload->>'i')::int FROM mcp_jobs.claim_next_job(%s)",
-                                   (f"w{k}",)).fetchone()
-                while row is not None:
-                    claimed[k].append(row[2])
-                    row = conn.execute(
-                        "SELECT id, run_id, (payload->>'i')::int FROM mcp_jobs.complete_and_claim_next("
-                        "%s, %s, jsonb_build_object('by', %s), %s)", (row[0], row[1], k, f"w{k}")).fetchone()
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
+        with psycopg.connect(cluster.dsn("conc_loop"), autocommit=True) as conn:
+            row = conn.execute("SELECT id, run_id, (payload->>'i')::int FROM mcp_jobs.claim_next_job(%s)",
+                               (f"w{k}",)).fetchone()
+            while row is not None:
+                claimed[k].append(row[2])
+                row = conn.execute(
+                    "SELECT id, run_id, (payload->>'i')::int FROM mcp_jobs.complete_and_claim_next("
+                    "%s, %s, jsonb_build_object('by', %s), %s)", (row[0], row[1], k, f"w{k}")).fetchone()
 
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(N_LOOP_WORKERS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=600)
-    assert not errors, errors
-    assert not any(t.is_alive() for t in threads), "a worker did not finish"
-
-    seen = [i for part in claimed for i in part]
-    assert len(seen) == N_LOOP_JOBS, f"claimed {len(seen)} times for {N_LOOP_JOBS} jobs"
-    assert sorted(seen) == list(range(1, N_LOOP_JOBS + 1)), "each job claimed exactly once"
-    assert sum(1 for part in claimed if part) >= 2, "the work was shared by several sessions"
-
-    with psycopg.connect(cluster.dsn("conc_loop"), autocommit=True) as conn:
-        q = lambda sql: conn.execute(sql).fetchone()[0]  # noqa: E731
-        assert q("SELECT count(*) FROM mcp_jobs.jobs WHERE status = 'completed'") == N_LOOP_JOBS
-        assert q("SELECT count(*) FROM mcp_jobs.jobs WHERE attempts <> 1") == 0
-        assert q("SELECT count(*) FROM mcp_jobs.job_runs WHERE outcome = 'completed'") == N_LOOP_JOBS
-        assert q("SELECT count(*) FROM mcp_jobs.job_runs") == N_LOOP_JOBS
-        assert q("SELECT count(*) FROM mcp_jobs.job_events WHERE event_type = 'completed'") == N_LOOP_JOBS
-        assert q("SELECT count(*) FROM mcp_jobs.jobs WHERE worker_id <> 'w' || (result->>'by')") == 0
+    run_workers(N_LOOP_WORKERS, worker)
+    assert_drained_exactly_once(cluster, "conc_loop", claimed, N_LOOP_JOBS)
