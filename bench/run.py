@@ -105,7 +105,7 @@ SCRIPT_DEFINES = {"mcp_drain_loop": {"jid": ZERO_UUID, "rid": ZERO_UUID, "have":
 # How a drain entry takes its jobs (the second element of an entry): False one job per call (claim,
 # then complete: two transactions per job), True batched (claim and complete up to 50 per call),
 # "loop" (mcp_jobs only) complete_and_claim_next, one transaction per job. {mode: (script suffix, label)}
-DRAIN_MODES = {False: ("", ""), True: ("_batched", " (batched)"), "loop": ("_loop", " (complete+claim)")}
+DRAIN_MODES = {False: ("", ""), "loop": ("_loop", " (complete+claim)"), True: ("_batched", " (batched)")}
 
 
 # ------------------------------------------------------------------ "same rows" reference
@@ -604,14 +604,14 @@ class Bench:
                  "transactions per job), **complete+claim** (`complete_and_claim_next` completes a job and "
                  "claims the next in one call: one transaction per job) and batched (`claim_jobs` / "
                  "`complete_jobs` of up to 50). Each ratio column is one of them against each row.\n")
-        L.append("| system | clients | jobs/s | mcp_jobs / this | mcp_jobs (complete+claim) / this | mcp_jobs (batched) / this |")
-        L.append("|---|---:|---:|---:|---:|---:|")
+        labels = [label for _, label in DRAIN_MODES.values()]
+        L.append("| system | clients | jobs/s | " + " | ".join(f"mcp_jobs{label} / this" for label in labels) + " |")
+        L.append("|---|---:|---:|" + "---:|" * len(labels))
         mcp_of = {label: next((v for (s, c), v in r["drain"].items() if s == "mcp_jobs" + label), None)
-                  for _, label in DRAIN_MODES.values()}
+                  for label in labels}
         dry = set(r.get("drain_dry", []))
         for (s, c), v in r["drain"].items():
-            cols = [f"{mcp_of[label] / v:.2f}" if mcp_of[label] else "-"
-                    for label in ("", " (complete+claim)", " (batched)")]
+            cols = [f"{mcp_of[label] / v:.2f}" if mcp_of[label] else "-" for label in labels]
             mark = ">= " if s in dry else ""
             L.append(f"| {s} | {c} | {mark}{v:.0f} | " + " | ".join(cols) + " |")
         if dry:
