@@ -319,20 +319,20 @@ class Bench:
                 ticks += int(st[11]) + int(st[12])
         return ticks * 1000.0 / os.sysconf("SC_CLK_TCK")
 
-    def run_one(self, kind, system, clients, seconds, batched=False):
+    def run_one(self, kind, system, clients, seconds, mode=False):
         """One time-bounded run from empty tables: (jobs, seconds, WAL bytes, size growth, dead tuples,
         server CPU ms)."""
         self.reset(system)
         fill_n = 0
         if kind == "drain":
-            fill_n = self.drain_n_batched if batched is True else self.drain_n
+            fill_n = self.drain_n_batched if mode is True else self.drain_n
             self.fill(system, fill_n)
         lsn0, size0, dead0 = self.footprint(system)
         cpu0 = self.cluster_cpu_ms()
         if system in PGBENCH_PREFIX:
             db = SYSTEMS[system][0]
             prefix = PGBENCH_PREFIX[system]
-            script = f"{prefix}_{kind}" + DRAIN_MODES[batched][0]
+            script = f"{prefix}_{kind}" + DRAIN_MODES[mode][0]
             # the rows statements run as mcp_jobs' hot functions do (SET enable_seqscan = off, sql/finalize.sql)
             opts = "-c enable_seqscan=off" if SYSTEMS[system][1] == "rows" else None
             p = self.pgbench(db, script, clients, seconds=seconds, wait=False, options=opts)
@@ -347,21 +347,22 @@ class Bench:
                 if prev is None or prev["calls"] < rss["calls"]:
                     self.results["rss"] = rss
         else:
-            args = [clients, seconds] + ([1 if batched is True else 0] if kind == "drain" else [])
+            args = [clients, seconds] + ([1 if mode is True else 0] if kind == "drain" else [])
             r = self.node(system, kind, *args)
             n, secs = r["jobs"], r["seconds"]
         if kind == "drain" and n >= fill_n:
             # the queue ran dry before the time was up: the rate is only a lower bound
-            self.drained_dry.add((system, batched))
-            log(f"  warning: {system}{DRAIN_MODES[batched][1]} drained all {fill_n} jobs before the end")
+            self.drained_dry.add((system, mode))
+            log(f"  warning: {system}{DRAIN_MODES[mode][1]} drained all {fill_n} jobs before the end")
         cpu = self.cluster_cpu_ms() - cpu0
         lsn1, size1, dead1 = self.footprint(system)
         wal = self.sql("postgres", "SELECT pg_wal_lsn_diff(%s, %s)::bigint", (lsn1, lsn0))[0][0]
         return n, secs, wal, size1 - size0, dead1 - dead0, cpu
 
     def measure(self, kind, clients, entries, rotate=0):
-        """Interleaved rounds: each entry (system, batched) runs `rounds` times for seconds/rounds,
-        the order rotating every round, so that machine noise spreads over all systems alike."""
+        """Interleaved rounds: each entry (system, mode: a key of DRAIN_MODES) runs `rounds` times for
+        seconds/rounds, the order rotating every round, so that machine noise spreads over all systems
+        alike."""
         rounds = 1 if self.smoke else self.rounds
         per = max(1, round(self.T / rounds))
         acc = {e: [0, 0.0, 0, 0, 0, 0.0] for e in entries}
@@ -369,7 +370,7 @@ class Bench:
         for r in range(rounds):
             k = (r + rotate) % len(entries)
             for e in entries[k:] + entries[:k]:
-                res = self.run_one(kind, e[0], clients, per, batched=e[1])
+                res = self.run_one(kind, e[0], clients, per, mode=e[1])
                 acc[e] = [a + b for a, b in zip(acc[e], res)]
                 per_round[e].append(res[0] / res[1])
         out = {}
@@ -431,10 +432,10 @@ class Bench:
         self.drain_n_batched = 300 if self.smoke else 150000
         entries = [("mcp_jobs", False), ("mcp_jobs", "loop"), ("mcp_jobs", True), ("ceiling", False),
                    ("pg-boss", False), ("pg-boss", True), ("graphile-worker", False), ("graphile-worker", True)]
-        for (s, batched), (rate, _) in self.measure("drain", c, entries).items():
-            name = s + DRAIN_MODES[batched][1]
+        for (s, mode), (rate, _) in self.measure("drain", c, entries).items():
+            name = s + DRAIN_MODES[mode][1]
             self.results["drain"][(name, c)] = rate
-            if (s, batched) in self.drained_dry:
+            if (s, mode) in self.drained_dry:
                 self.results.setdefault("drain_dry", []).append(name)
             log(f"  drain     {name:26s} clients={c}: {rate:8.0f} jobs/s")
 
