@@ -157,6 +157,17 @@ ALTER FUNCTION mcp_jobs.cancel_job(uuid) SET enable_seqscan = off;
 -- generic plan is the same plan: the queue in claim order from jobs_claim_idx, every row by key
 -- (tests/test_plans.py checks it for a plan made on an empty table). claim_jobs sets
 -- plan_cache_mode = force_generic_plan in its code (a set-returning function, see above).
+--
+-- The claims (claim_next_job, claim_jobs, complete_and_claim_next) also run with
+-- enable_bitmapscan = off, in their code. A generic plan made while jobs held rows but had never
+-- been analyzed (after a restore or a bulk load, before autovacuum's first ANALYZE, or with
+-- autovacuum off for the table) costed the claim's queue filter `($2 IS NULL OR source = ANY ($2))`
+-- as selective and chose to collect every queued job with a bitmap scan of jobs_claim_idx and sort
+-- them all, for each claim, until an ANALYZE replaced the plan: 112 ms per claim_next_job and 73 ms
+-- per claim_jobs(50) at 150 000 queued, against 0.6 and 2.1 ms reading the index in claim order
+-- (bench/ANALYSIS.md, "0.6.1"). Reading jobs_claim_idx in order is never the worse plan: the
+-- filters on source and job_type are not in the index, so a bitmap scan has to visit every queued
+-- job as well.
 
 -- The other functions that run statements (reads of the history, maintenance, dead letters) plan
 -- every statement for the call at hand instead of keeping a generic plan. A generic plan is made

@@ -4,7 +4,7 @@ use crate::claim::{claim_args, claim_in};
 use crate::enqueue::check_payload_size;
 use crate::errors::{required, JobError, JobResult, OrRaise};
 use crate::raw_jsonb::RawJsonb;
-use crate::spi_util::{first, read, run, with_settings, Stmt, KEY_LOOKUPS};
+use crate::spi_util::{first, read, run, with_settings, Stmt, CLAIM_ORDER, KEY_LOOKUPS};
 use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -236,9 +236,10 @@ pub fn complete_and_claim_next(
         let (job_id, run_id) = ids(p_job_id, p_run_id)?;
         let result = result_arg(p_result)?;
         let args = claim_args(p_worker_id, p_sources, p_job_types, p_lease_seconds)?;
-        // complete_job's and claim_next_job's statements both run under KEY_LOOKUPS; applied once
-        // for the call, not as a SET clause (see spi_util::with_settings)
-        with_settings(KEY_LOOKUPS, || {
+        // claim_next_job's settings (complete_job's KEY_LOOKUPS and no bitmap scan, which
+        // complete.sql's key probe does not use either), applied once for the call, not as a SET
+        // clause (see spi_util::with_settings)
+        with_settings(CLAIM_ORDER, || {
             Spi::connect_mut(|client| {
                 complete_in(client, job_id, run_id, result)?;
                 claim_in(client, args, None, "complete_and_claim_next")

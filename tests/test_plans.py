@@ -30,11 +30,12 @@ HOT = [
 # one of those calls, so they carry none and apply their settings once per call in their code
 # (src/spi_util.rs, with_settings). {signature: the settings their statements run under}
 ROW_RETURNING = {
-    "mcp_jobs.claim_next_job(text, text[], text[], integer)": {"enable_seqscan": "off"},
+    "mcp_jobs.claim_next_job(text, text[], text[], integer)": {"enable_seqscan": "off", "enable_bitmapscan": "off"},
     "mcp_jobs.claim_jobs(text, text[], text[], integer, integer)": {
-        "enable_seqscan": "off", "plan_cache_mode": "force_generic_plan"},
+        "enable_seqscan": "off", "enable_bitmapscan": "off", "plan_cache_mode": "force_generic_plan"},
     "mcp_jobs.complete_jobs(uuid[], uuid[], jsonb[])": {"enable_seqscan": "off"},
-    "mcp_jobs.complete_and_claim_next(uuid, uuid, jsonb, text, text[], text[], integer)": {"enable_seqscan": "off"},
+    "mcp_jobs.complete_and_claim_next(uuid, uuid, jsonb, text, text[], text[], integer)": {
+        "enable_seqscan": "off", "enable_bitmapscan": "off"},
     "mcp_jobs.list_jobs(text, text, text, integer, uuid)": {"plan_cache_mode": "force_custom_plan"},
     "mcp_jobs.alerts()": {"plan_cache_mode": "force_custom_plan"},
 }
@@ -279,13 +280,21 @@ def test_whole_index_scans_detects_a_scan_that_does_not_fix_the_first_column():
     assert sorted(whole_index_scans(plan, leading)) == ["jobs_pkey", "jobs_source_id_idx"]
 
 
-def plan_on_empty_then_grow(conn, warmup, probe, explain=None):
+def plan_on_empty_then_grow(conn, warmup, probe, explain=None, unanalyzed_history=False):
     """Run `warmup` 8 times on an empty, analyzed jobs table (no pages: plans are cached from
     that), queue 20 000 jobs without ANALYZE, run `probe` once more and return the JSON plans of
-    the statements it ran on the grown table (auto_explain, or `explain` for a PREPAREd statement)."""
+    the statements it ran on the grown table (auto_explain, or `explain` for a PREPAREd statement).
+    With `unanalyzed_history`, the plans are cached instead from a jobs table that holds 8 000
+    finished jobs and was never analyzed (a restore, a bulk load before autovacuum's first ANALYZE)."""
     conn.execute("TRUNCATE mcp_jobs.jobs")
-    conn.execute(ANALYZE_HISTORY)
-    assert conn.execute("SELECT pg_relation_size('mcp_jobs.jobs')").fetchone()[0] == 0
+    if unanalyzed_history:
+        conn.execute("""INSERT INTO mcp_jobs.jobs (source, job_type, status, finished_at)
+                        SELECT 'p', 'old', 'completed', now() FROM generate_series(1, 8000)""")
+        # TRUNCATE forgot the statistics: the planner estimates from the table's size
+        assert conn.execute("SELECT reltuples FROM pg_class WHERE oid = 'mcp_jobs.jobs'::regclass").fetchone()[0] < 0
+    else:
+        conn.execute(ANALYZE_HISTORY)
+        assert conn.execute("SELECT pg_relation_size('mcp_jobs.jobs')").fetchone()[0] == 0
     for _ in range(8):  # the 6th execution of a prepared statement switches to its generic plan
         conn.execute("BEGIN")
         conn.execute(warmup)
@@ -306,20 +315,70 @@ def plan_on_empty_then_grow(conn, warmup, probe, explain=None):
     return plans
 
 
-@pytest.mark.parametrize("call", [
+CLAIM_CALLS = [
     "SELECT * FROM mcp_jobs.claim_next_job('w')",
     "SELECT * FROM mcp_jobs.claim_jobs('w', p_limit => 5)",
-])
+]
+
+
+def sorts_the_queue(plans):
+    """The queue collected and sorted in claim order (the final sort of the claimed rows aside)."""
+    return [n for p in plans for n in walk(p) if n["Node Type"] == "Sort"
+            and "priority" in str(n.get("Sort Key")) and "claimed" not in str(n.get("Sort Key"))]
+
+
+def reads_the_queue_in_claim_order(plans):
+    nodes = [n for p in plans for n in walk(p)]
+    return ([n["Node Type"] for n in nodes if n.get("Index Name") == "jobs_claim_idx"] == ["Index Scan"]
+            and not sorts_the_queue(plans))
+
+
+@pytest.mark.parametrize("call", CLAIM_CALLS)
 def test_claims_planned_on_an_empty_table_probe_the_key(fresh, call):
     plans = plan_on_empty_then_grow(fresh, call, call)
     leading = leading_columns(fresh)
     scans = [s for p in plans for s in whole_index_scans(p, leading)]
     assert not scans, plans
     # and the queue is read in claim order from its index, not collected and sorted
-    nodes = [n for p in plans for n in walk(p)]
-    assert [n["Node Type"] for n in nodes if n.get("Index Name") == "jobs_claim_idx"] == ["Index Scan"], plans
-    assert not [n for n in nodes if n["Node Type"] == "Sort" and "priority" in str(n.get("Sort Key"))
-                and "claimed" not in str(n.get("Sort Key"))], plans
+    assert reads_the_queue_in_claim_order(plans), plans
+
+
+# ---------------------------------------------------------------------------------------------
+# Claims planned on a jobs table that holds rows but was never analyzed
+#
+# After a restore or a bulk load, before autovacuum's first ANALYZE (or with autovacuum off), the
+# planner estimates jobs from its size. The claim's filters `($2 IS NULL OR source = ANY ($2))`
+# then look selective in a generic plan, and 0.6.0's claims cached a plan that collected every
+# queued job with a bitmap scan of jobs_claim_idx and sorted them all, for each claim, until an
+# ANALYZE replaced it (112 ms per claim at 150 000 queued). 0.6.1's claims run with
+# enable_bitmapscan = off and read the index in claim order.
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("call", CLAIM_CALLS)
+def test_claims_planned_on_an_unanalyzed_table_read_the_queue_in_claim_order(fresh, call):
+    plans = plan_on_empty_then_grow(fresh, call, call, unanalyzed_history=True)
+    assert reads_the_queue_in_claim_order(plans), plans
+    assert not [s for p in plans for s in whole_index_scans(p, leading_columns(fresh))], plans
+
+
+def test_control_the_claim_without_the_setting_sorts_the_whole_queue(fresh):
+    """claim.sql as 0.6.0 ran it (enable_seqscan = off only), in the same state: a generic plan that
+    sorts the queue, so the test above can fail."""
+    fresh.execute("SET enable_seqscan = off")
+    fresh.execute("SET plan_cache_mode = force_generic_plan")
+    claim = (REPO / "src" / "queries" / "claim.sql").read_text()
+    fresh.execute(f"PREPARE old_claim(text, text[], text[], integer) AS {claim}")
+    plans = plan_on_empty_then_grow(fresh, "EXECUTE old_claim('w', NULL, NULL, 300)", None,
+                                    explain="EXPLAIN (FORMAT JSON) EXECUTE old_claim('w', NULL, NULL, 300)",
+                                    unanalyzed_history=True)
+    assert sorts_the_queue(plans) and not reads_the_queue_in_claim_order(plans), plans
+    # and with the setting, the same statement in the same state reads the index in order
+    fresh.execute("SET enable_bitmapscan = off")
+    fresh.execute("DEALLOCATE old_claim")
+    fresh.execute(f"PREPARE old_claim(text, text[], text[], integer) AS {claim}")
+    plans = plan_on_empty_then_grow(fresh, "EXECUTE old_claim('w', NULL, NULL, 300)", None,
+                                    explain="EXPLAIN (FORMAT JSON) EXECUTE old_claim('w', NULL, NULL, 300)",
+                                    unanalyzed_history=True)
+    assert reads_the_queue_in_claim_order(plans), plans
 
 
 # The 0.3.0 claim, reduced to what decides its plan: `next` joined to jobs by id.
