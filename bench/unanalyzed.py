@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""The claims' generic plans on a jobs table that holds rows but was never analyzed (after a restore
+or a bulk load, before autovacuum's first ANALYZE): claim.sql and claim_many.sql prepared as the
+library prepares them, planned once (generic plan) and executed on the queue, under 0.6.0's settings
+(enable_seqscan = off) and under 0.6.1's (also enable_bitmapscan = off). Prints the plan's shape,
+the buffers the queue scan read and the median execution time of 5 runs (each rolled back).
+
+    PG_CONFIG=... python3 bench/unanalyzed.py [--queued 150000]
+"""
+import argparse
+import os
+import re
+import statistics
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run as bench  # noqa: E402
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--queued", type=int, default=150000)
+args = ap.parse_args()
+
+
+def statement(name):
+    with open(os.path.join(bench.ROOT, "src", "queries", name + ".sql")) as f:
+        return "\n".join(line for line in f.read().splitlines() if not line.startswith("--"))
+
+
+CLAIMS = {
+    "claim_next_job (claim.sql)": ("(text, text[], text[], int)", "('w', NULL, NULL, 300)", statement("claim")),
+    "claim_jobs, 50 (claim_many.sql)": ("(text, text[], text[], int, int)", "('w', NULL, NULL, 300, 50)",
+                                        statement("claim_many")),
+}
+SETTINGS = {"0.6.0": ["SET enable_seqscan = off"],
+            "0.6.1": ["SET enable_seqscan = off", "SET enable_bitmapscan = off"]}
+# (label, finished jobs in the table, queue loaded before the plan is made (else after), ANALYZE
+# before the plan is made)
+STATES = [
+    ("queue loaded, never analyzed (a restore)", 0, True, False),
+    ("8 000 finished, never analyzed; then the queue", 8000, False, False),
+    ("queue loaded, analyzed (control)", 0, True, True),
+]
+
+
+def run_claim(conn, types, call, sql, settings, before_plan):
+    """PREPARE and plan (generic) in the state `before_plan` leaves, then grow the queue and time it."""
+    conn.execute("RESET ALL")
+    for s in settings:
+        conn.execute(s)
+    conn.execute("SET plan_cache_mode = force_generic_plan")
+    conn.execute(f"PREPARE c{types} AS {sql}")
+    conn.execute("BEGIN")
+    conn.execute(f"EXPLAIN (COSTS OFF) EXECUTE c{call}")  # makes and caches the generic plan
+    conn.execute("ROLLBACK")
+    before_plan()
+    times, shape, buffers = [], "", ""
+    for _ in range(5):
+        conn.execute("BEGIN")
+        text = "\n".join(r[0] for r in conn.execute(f"EXPLAIN (ANALYZE, BUFFERS, TIMING OFF) EXECUTE c{call}"))
+        conn.execute("ROLLBACK")
+        times.append(float(re.search(r"Execution Time: ([\d.]+)", text).group(1)))
+        nxt = text.split("CTE next")[1].split("CTE claimed")[0]
+        shape = "bitmap scan + sort of the queue" if "Sort" in nxt else "claim index in claim order"
+        buffers = re.search(r"Buffers: shared hit=(\d+)", nxt).group(1)
+    conn.execute("DEALLOCATE c")
+    return shape, buffers, statistics.median(times)
+
+
+b = bench.Bench(argparse.Namespace(smoke=False, seconds=1, rounds=1, out="/tmp"))
+try:
+    b.cluster = bench.Cluster(conf=bench.SETTINGS, name="mcp_unanalyzed").start()
+    print(f"{'state':48s} {'claim':32s} {'settings':8s} {'plan of the queue scan':32s} {'buffers':>8s} {'ms':>9s}")
+    for i, (label, finished, load_first, analyze) in enumerate(STATES):
+        for name, (types, call, sql) in CLAIMS.items():
+            for version, settings in SETTINGS.items():
+                db = f"u{i}"
+                b.sql("postgres", f"DROP DATABASE IF EXISTS {db}", fetch=False)
+                b.sql("postgres", f"CREATE DATABASE {db}", fetch=False)
+                b.sql(db, "CREATE EXTENSION mcp_jobs", fetch=False)
+                with b.cluster.connect(db) as conn:
+                    conn.autocommit = True
+                    conn.execute("ALTER TABLE mcp_jobs.jobs SET (autovacuum_enabled = false)")
+                    fill = "INSERT INTO mcp_jobs.jobs (source, job_type{}) SELECT 'p', 't'{} FROM generate_series(1, %s)"
+                    if finished:
+                        conn.execute(fill.format(", status, finished_at", ", 'completed', now()"), (finished,))
+
+                    def load_queue():
+                        conn.execute(fill.format("", ""), (args.queued,))
+
+                    if load_first:
+                        load_queue()
+                    if analyze:
+                        conn.execute("ANALYZE mcp_jobs.jobs")
+                    shape, buffers, ms = run_claim(conn, types, call, sql, settings,
+                                                   (lambda: None) if load_first else load_queue)
+                print(f"{label:48s} {name:32s} {version:8s} {shape:32s} {buffers:>8s} {ms:9.3f}", flush=True)
+finally:
+    b.close()
