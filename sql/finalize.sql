@@ -163,9 +163,9 @@ ALTER FUNCTION mcp_jobs.cancel_job(uuid) SET enable_seqscan = off;
 -- been analyzed (after a restore or a bulk load, before autovacuum's first ANALYZE, or with
 -- autovacuum off for the table) costed the claim's queue filter `($2 IS NULL OR source = ANY ($2))`
 -- as selective and chose to collect every queued job with a bitmap scan of jobs_claim_idx and sort
--- them all, for each claim, until an ANALYZE replaced the plan: 112 ms per claim_next_job and 73 ms
--- per claim_jobs(50) at 150 000 queued, against 0.6 and 2.1 ms reading the index in claim order
--- (bench/ANALYSIS.md, "0.6.1"). Reading jobs_claim_idx in order is never the worse plan: the
+-- them all, for each claim, until an ANALYZE replaced the plan: 59 ms per claim_next_job and 83 ms
+-- per claim_jobs(50) at 150 000 queued, against 0.24 and 1.6 ms reading the index in claim order
+-- (bench/unanalyzed.py; bench/ANALYSIS.md, "0.6.1"). Reading jobs_claim_idx in order is never the worse plan: the
 -- filters on source and job_type are not in the index, so a bitmap scan has to visit every queued
 -- job as well.
 

@@ -350,8 +350,8 @@ def test_claims_planned_on_an_empty_table_probe_the_key(fresh, call):
 # planner estimates jobs from its size. The claim's filters `($2 IS NULL OR source = ANY ($2))`
 # then look selective in a generic plan, and 0.6.0's claims cached a plan that collected every
 # queued job with a bitmap scan of jobs_claim_idx and sorted them all, for each claim, until an
-# ANALYZE replaced it (112 ms per claim at 150 000 queued). 0.6.1's claims run with
-# enable_bitmapscan = off and read the index in claim order.
+# ANALYZE replaced it (59 ms per claim at 150 000 queued, bench/unanalyzed.py). 0.6.1's claims run
+# with enable_bitmapscan = off and read the index in claim order.
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("call", CLAIM_CALLS)
 def test_claims_planned_on_an_unanalyzed_table_read_the_queue_in_claim_order(fresh, call):
