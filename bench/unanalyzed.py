@@ -1,9 +1,14 @@
 #!/usr/bin/env python3
-"""The claims' generic plans on a jobs table that holds rows but was never analyzed (after a restore
-or a bulk load, before autovacuum's first ANALYZE): claim.sql and claim_many.sql prepared as the
-library prepares them, planned once (generic plan) and executed on the queue, under 0.6.0's settings
-(enable_seqscan = off) and under 0.6.1's (also enable_bitmapscan = off). Prints the plan's shape,
-the buffers the queue scan read and the median execution time of 5 runs (each rolled back).
+"""The claims' plans on a jobs table that holds rows but was never analyzed (after a restore or a
+bulk load, before autovacuum's first ANALYZE).
+
+1. claim.sql and claim_many.sql prepared as the library prepares them, planned once (generic plan)
+   and executed on the queue, under 0.6.0's settings (enable_seqscan = off) and under 0.6.1's (also
+   enable_bitmapscan = off). Prints the plan's shape, the buffers the queue scan read and the median
+   execution time of 5 runs (each rolled back).
+2. How often claim.sql is planned in 20 claims of a new session (pg_stat_statements, track_planning):
+   prepared by the client under 0.6.0's settings and the default plan_cache_mode, and inside the
+   installed library's claim_next_job.
 
     PG_CONFIG=... python3 bench/unanalyzed.py [--queued 150000]
 """
@@ -66,6 +71,38 @@ def run_claim(conn, types, call, sql, settings, before_plan):
     return shape, buffers, statistics.median(times)
 
 
+def plans_per_call(b, db, finished, queued, analyze):
+    """(plans, calls, mean plan ms) of claim.sql over 20 claims of a new session on `db` loaded with
+    `finished` finished and `queued` queued jobs: a client's own prepared claim.sql under 0.6.0's
+    settings, then claim_next_job as installed."""
+    b.sql("postgres", f"DROP DATABASE IF EXISTS {db}", fetch=False)
+    b.sql("postgres", f"CREATE DATABASE {db}", fetch=False)
+    b.sql(db, "CREATE EXTENSION mcp_jobs; CREATE EXTENSION pg_stat_statements", fetch=False)
+    fill = "INSERT INTO mcp_jobs.jobs (source, job_type{}) SELECT 'p', 't'{} FROM generate_series(1, %s)"
+    b.sql(db, "ALTER TABLE mcp_jobs.jobs SET (autovacuum_enabled = false)", fetch=False)
+    if finished:
+        b.sql(db, fill.format(", status, finished_at", ", 'completed', now()"), (finished,), fetch=False)
+    b.sql(db, fill.format("", ""), (queued,), fetch=False)
+    if analyze:
+        b.sql(db, "ANALYZE mcp_jobs.jobs", fetch=False)
+    out = []
+    for prepare, call in ((["SET enable_seqscan = off", "PREPARE c(text, text[], text[], int) AS " + CLAIMS[
+                                "claim_next_job (claim.sql)"][2]], "EXECUTE c('w', NULL, NULL, 300)"),
+                          ([], "SELECT * FROM mcp_jobs.claim_next_job('w')")):
+        with b.cluster.connect(db) as conn:
+            conn.autocommit = True
+            for q in prepare:
+                conn.execute(q)
+            conn.execute("SELECT pg_stat_statements_reset()")
+            for _ in range(20):
+                conn.execute(call).fetchall()
+            out.append(conn.execute("""
+                SELECT plans, calls, mean_plan_time FROM pg_stat_statements
+                 WHERE query LIKE '%%FOR UPDATE SKIP LOCKED%%' AND query NOT LIKE '%%LIMIT $5%%'
+                   AND query NOT LIKE '%%EXPLAIN%%' AND toplevel = %s""", (bool(prepare),)).fetchone())
+    return out
+
+
 b = bench.Bench(argparse.Namespace(smoke=False, seconds=1, rounds=1, out="/tmp"))
 try:
     b.cluster = bench.Cluster(conf=bench.SETTINGS, name="mcp_unanalyzed").start()
@@ -94,5 +131,20 @@ try:
                     shape, buffers, ms = run_claim(conn, types, call, sql, settings,
                                                    (lambda: None) if load_first else load_queue)
                 print(f"{label:48s} {name:32s} {version:8s} {shape:32s} {buffers:>8s} {ms:9.3f}", flush=True)
+
+    b.sql("postgres", "ALTER SYSTEM SET pg_stat_statements.track = 'all'", fetch=False)
+    b.sql("postgres", "ALTER SYSTEM SET pg_stat_statements.track_planning = on", fetch=False)
+    b.sql("postgres", "SELECT pg_reload_conf()", fetch=False)
+    print()
+    print(f"{'state when the session plans':48s} {'0.6.0 settings: plans/calls, ms':>32s} "
+          f"{'installed claim_next_job: plans/calls, ms':>42s}")
+    for i, (label, finished, queued, analyze) in enumerate([
+            ("1 000 queued, never analyzed", 0, 1000, False),
+            ("8 000 finished + 1 000 queued, never analyzed", 8000, 1000, False),
+            ("50 000 finished + 1 000 queued, never analyzed", 50000, 1000, False),
+            ("20 000 queued, never analyzed", 0, 20000, False),
+            ("50 000 finished + 1 000 queued, analyzed", 50000, 1000, True)]):
+        (p0, c0, t0), (p1, c1, t1) = plans_per_call(b, f"p{i}", finished, queued, analyze)
+        print(f"{label:48s} {f'{p0}/{c0}, {t0:.3f}':>32s} {f'{p1}/{c1}, {t1:.3f}':>42s}", flush=True)
 finally:
     b.close()

@@ -159,15 +159,20 @@ ALTER FUNCTION mcp_jobs.cancel_job(uuid) SET enable_seqscan = off;
 -- plan_cache_mode = force_generic_plan in its code (a set-returning function, see above).
 --
 -- The claims (claim_next_job, claim_jobs, complete_and_claim_next) also run with
--- enable_bitmapscan = off, in their code. A generic plan made while jobs held rows but had never
--- been analyzed (after a restore or a bulk load, before autovacuum's first ANALYZE, or with
--- autovacuum off for the table) costed the claim's queue filter `($2 IS NULL OR source = ANY ($2))`
--- as selective and chose to collect every queued job with a bitmap scan of jobs_claim_idx and sort
--- them all, for each claim, until an ANALYZE replaced the plan: 59 ms per claim_next_job and 83 ms
--- per claim_jobs(50) at 150 000 queued, against 0.24 and 1.6 ms reading the index in claim order
--- (bench/unanalyzed.py; bench/ANALYSIS.md, "0.6.1"). Reading jobs_claim_idx in order is never the worse plan: the
--- filters on source and job_type are not in the index, so a bitmap scan has to visit every queued
--- job as well.
+-- enable_bitmapscan = off, and all three with plan_cache_mode = force_generic_plan, in their code.
+-- A generic plan made while jobs held rows but had never been analyzed (after a restore or a bulk
+-- load, before autovacuum's first ANALYZE, or with autovacuum off for the table) costed the claim's
+-- queue filter `($2 IS NULL OR source = ANY ($2))` as selective and chose to collect every queued
+-- job with a bitmap scan of jobs_claim_idx and sort them all, for each claim, until an ANALYZE
+-- replaced the plan: 59-75 ms per claim_next_job and 60-88 ms per claim_jobs(50) at 150 000
+-- queued, against 0.16-0.26 and 1.2-1.9 ms reading the index in claim order (bench/unanalyzed.py;
+-- bench/ANALYSIS.md, "0.6.1"). Reading jobs_claim_idx in order is never the worse plan: the filters
+-- on source and job_type are not in the index, so a bitmap scan has to visit every queued job as
+-- well. In other
+-- never-analyzed states (20 000 queued, or 50 000 finished) the plan cache instead judged the
+-- generic plan dearer than one for the call's arguments and planned claim_next_job's statement
+-- again on every call (0.2 ms each); with bitmap scans off the generic plan is the plan for any
+-- arguments, so the claims keep one per backend (tests/test_plans.py counts the plans).
 
 -- The other functions that run statements (reads of the history, maintenance, dead letters) plan
 -- every statement for the call at hand instead of keeping a generic plan. A generic plan is made

@@ -2,7 +2,7 @@
 use crate::enqueue::{check_name, NAME_MAX};
 use crate::errors::{JobError, JobResult, OrRaise};
 use crate::raw_jsonb::RawJsonb;
-use crate::spi_util::{first, read, run, with_settings, Stmt, CLAIM_ORDER, CLAIM_ORDER_ONE_PLAN};
+use crate::spi_util::{first, read, run, with_settings, Stmt, CLAIM_ORDER};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
@@ -161,20 +161,16 @@ fn check_limit(limit: Option<i32>) -> JobResult<i32> {
 }
 
 /// Sweep expired leases, then run a claim statement (`CLAIM`, or `CLAIM_MANY` with `limit`), under
-/// the planner settings of the function (spi_util::with_settings).
+/// the claims' planner settings (spi_util::CLAIM_ORDER, applied by spi_util::with_settings).
 fn claim(args: ClaimArgs, limit: Option<i32>, context: &'static str) -> JobResult<Vec<ClaimRow>> {
-    let settings = match limit {
-        Some(_) => CLAIM_ORDER_ONE_PLAN,
-        None => CLAIM_ORDER,
-    };
-    with_settings(settings, || {
+    with_settings(CLAIM_ORDER, || {
         Spi::connect_mut(|client| claim_in(client, args, limit, context))
     })
 }
 
-/// The claim itself, in the caller's SPI connection and under the caller's settings (`CLAIM_ORDER`
-/// for one job, `CLAIM_ORDER_ONE_PLAN` with a limit): the lease probe (and the sweep when a lease
-/// expired), then `CLAIM`, or `CLAIM_MANY` with `limit`.
+/// The claim itself, in the caller's SPI connection and under the caller's settings
+/// (`CLAIM_ORDER`): the lease probe (and the sweep when a lease expired), then `CLAIM`, or
+/// `CLAIM_MANY` with `limit`.
 pub(crate) fn claim_in(
     client: &mut SpiClient<'_>,
     args: ClaimArgs,

@@ -236,9 +236,9 @@ pub fn complete_and_claim_next(
         let (job_id, run_id) = ids(p_job_id, p_run_id)?;
         let result = result_arg(p_result)?;
         let args = claim_args(p_worker_id, p_sources, p_job_types, p_lease_seconds)?;
-        // claim_next_job's settings (complete_job's KEY_LOOKUPS and no bitmap scan, which
-        // complete.sql's key probe does not use either), applied once for the call, not as a SET
-        // clause (see spi_util::with_settings)
+        // claim_next_job's settings for both statements (complete.sql's key probe has no use for
+        // a bitmap scan and keeps the generic plan complete_job settles on), applied once for the
+        // call, not as a SET clause (see spi_util::with_settings)
         with_settings(CLAIM_ORDER, || {
             Spi::connect_mut(|client| {
                 complete_in(client, job_id, run_id, result)?;

@@ -26,16 +26,16 @@ HOT = [
     "mcp_jobs.report_progress(uuid, uuid, jsonb)",
     "mcp_jobs.cancel_job(uuid)",
 ]
+# the three claims: key lookups, the queue in claim order (no bitmap scan), one plan per backend
+CLAIM_SETTINGS = {"enable_seqscan": "off", "enable_bitmapscan": "off", "plan_cache_mode": "force_generic_plan"}
 # Functions that return rows: PostgreSQL calls them once per row and would apply SET clauses on every
 # one of those calls, so they carry none and apply their settings once per call in their code
 # (src/spi_util.rs, with_settings). {signature: the settings their statements run under}
 ROW_RETURNING = {
-    "mcp_jobs.claim_next_job(text, text[], text[], integer)": {"enable_seqscan": "off", "enable_bitmapscan": "off"},
-    "mcp_jobs.claim_jobs(text, text[], text[], integer, integer)": {
-        "enable_seqscan": "off", "enable_bitmapscan": "off", "plan_cache_mode": "force_generic_plan"},
+    "mcp_jobs.claim_next_job(text, text[], text[], integer)": CLAIM_SETTINGS,
+    "mcp_jobs.claim_jobs(text, text[], text[], integer, integer)": CLAIM_SETTINGS,
     "mcp_jobs.complete_jobs(uuid[], uuid[], jsonb[])": {"enable_seqscan": "off"},
-    "mcp_jobs.complete_and_claim_next(uuid, uuid, jsonb, text, text[], text[], integer)": {
-        "enable_seqscan": "off", "enable_bitmapscan": "off"},
+    "mcp_jobs.complete_and_claim_next(uuid, uuid, jsonb, text, text[], text[], integer)": CLAIM_SETTINGS,
     "mcp_jobs.list_jobs(text, text, text, integer, uuid)": {"plan_cache_mode": "force_custom_plan"},
     "mcp_jobs.alerts()": {"plan_cache_mode": "force_custom_plan"},
 }
@@ -350,7 +350,7 @@ def test_claims_planned_on_an_empty_table_probe_the_key(fresh, call):
 # planner estimates jobs from its size. The claim's filters `($2 IS NULL OR source = ANY ($2))`
 # then look selective in a generic plan, and 0.6.0's claims cached a plan that collected every
 # queued job with a bitmap scan of jobs_claim_idx and sorted them all, for each claim, until an
-# ANALYZE replaced it (59 ms per claim at 150 000 queued, bench/unanalyzed.py). 0.6.1's claims run
+# ANALYZE replaced it (59-75 ms per claim at 150 000 queued, bench/unanalyzed.py). 0.6.1's claims run
 # with enable_bitmapscan = off and read the index in claim order.
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("call", CLAIM_CALLS)
@@ -670,12 +670,12 @@ def test_control_generic_plans_of_the_aggregation_rescan_jobs(fresh):
 
 
 # ---------------------------------------------------------------------------------------------
-# claim_jobs plans its statement once per backend
+# The claims plan their statement once per backend
 #
-# Its batch size is LIMIT $5; the plan cache costs a generic plan with an unknown LIMIT at a tenth
-# of the queue, judged it dearer than a plan for the actual limit and so planned the statement on
-# every call. claim_jobs runs it with plan_cache_mode = force_generic_plan (src/spi_util.rs);
-# pg_stat_statements (track_planning) counts how often the statement is planned.
+# claim_jobs' batch size is LIMIT $5; the plan cache costs a generic plan with an unknown LIMIT at a
+# tenth of the queue, judged it dearer than a plan for the actual limit and so planned the statement
+# on every call. The claims run with plan_cache_mode = force_generic_plan (src/spi_util.rs);
+# pg_stat_statements (track_planning) counts how often a statement is planned.
 # ---------------------------------------------------------------------------------------------
 CLAIM_MANY_TEXT = "LIMIT $5"
 
@@ -707,6 +707,53 @@ def claim_many_plans_and_calls(cluster, call, prepare=None, calls=20):
         return conn.execute("""SELECT plans, calls FROM pg_stat_statements
                                 WHERE query LIKE %s AND toplevel = %s""",
                             (f"%{CLAIM_MANY_TEXT}%", prepare is not None)).fetchone()
+
+
+# claim_next_job's statement has no LIMIT parameter, but on a jobs table that holds rows and was
+# never analyzed (a restore, a bulk load before autovacuum's first ANALYZE) the plan cache judged
+# its generic plan dearer than a plan for the call's arguments too, and planned it on every call
+# (0.2 ms each). The claims all run with force_generic_plan.
+CLAIM_TEXT = "Locks the next due queued job in claim order"  # claim.sql's comment, kept by pg_stat_statements
+
+
+def claim_plans_and_calls(cluster, call, prepare=None, calls=20):
+    """(plans, calls) of claim.sql in pg_stat_statements after `calls` runs of `call` in a new
+    session on 20 000 queued jobs that were never analyzed: a nested statement of claim_next_job,
+    or, after `prepare`, a client's own."""
+    with cluster.connect() as conn:
+        conn.execute("ALTER TABLE mcp_jobs.jobs SET (autovacuum_enabled = false)")
+        try:
+            conn.execute("TRUNCATE mcp_jobs.jobs")  # forgets the statistics
+            queue(conn)
+            assert conn.execute("SELECT reltuples FROM pg_class WHERE oid = 'mcp_jobs.jobs'::regclass").fetchone()[0] < 0
+            with cluster.connect() as worker:  # a session that makes its plans in this state
+                if prepare:
+                    worker.execute(prepare)
+                worker.execute("SELECT pg_stat_statements_reset()")
+                for _ in range(calls):
+                    assert len(worker.execute(call).fetchall()) == 1
+                return worker.execute("""SELECT plans, calls FROM pg_stat_statements
+                                          WHERE query LIKE %s AND toplevel = %s""",
+                                      (f"%{CLAIM_TEXT}%", prepare is not None)).fetchone()
+        finally:
+            conn.execute("ALTER TABLE mcp_jobs.jobs RESET (autovacuum_enabled)")
+
+
+def test_claim_next_job_plans_its_statement_once_per_backend_on_unanalyzed_tables(stats_cluster):
+    plans, calls = claim_plans_and_calls(stats_cluster, "SELECT * FROM mcp_jobs.claim_next_job('w')")
+    assert calls == 20
+    assert plans <= 1, (plans, calls)
+
+
+def test_control_without_the_setting_the_claim_statement_is_planned_on_every_call(stats_cluster):
+    """claim.sql prepared by a session under the claims' other settings and the default plan_cache_mode."""
+    plans, calls = claim_plans_and_calls(
+        stats_cluster, "EXECUTE claim ('w', NULL, NULL, 300)",
+        prepare="SET enable_seqscan = off; SET enable_bitmapscan = off; "
+                "PREPARE claim (text, text[], text[], integer) AS "
+                + (REPO / "src" / "queries" / "claim.sql").read_text())
+    assert calls == 20
+    assert plans >= 15, (plans, calls)
 
 
 def test_claim_jobs_plans_its_statement_once_per_backend(stats_cluster):
