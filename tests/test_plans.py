@@ -108,6 +108,16 @@ def regprocedures(conn, signatures):
     return sorted(conn.execute("SELECT %s::regprocedure::text", (f,)).fetchone()[0] for f in signatures)
 
 
+def query(name):
+    """The text of src/queries/<name>.sql, as the library prepares it."""
+    return (REPO / "src" / "queries" / f"{name}.sql").read_text()
+
+
+def assert_never_analyzed(conn):
+    """jobs has no statistics (TRUNCATE forgets them): the planner estimates from the table's size."""
+    assert conn.execute("SELECT reltuples FROM pg_class WHERE oid = 'mcp_jobs.jobs'::regclass").fetchone()[0] < 0
+
+
 def queue(conn, n=20000):
     conn.execute("INSERT INTO mcp_jobs.jobs (source, job_type) SELECT 'p', 't' FROM generate_series(1, %s)", (n,))
 
@@ -290,8 +300,7 @@ def plan_on_empty_then_grow(conn, warmup, probe, explain=None, unanalyzed_histor
     if unanalyzed_history:
         conn.execute("""INSERT INTO mcp_jobs.jobs (source, job_type, status, finished_at)
                         SELECT 'p', 'old', 'completed', now() FROM generate_series(1, 8000)""")
-        # TRUNCATE forgot the statistics: the planner estimates from the table's size
-        assert conn.execute("SELECT reltuples FROM pg_class WHERE oid = 'mcp_jobs.jobs'::regclass").fetchone()[0] < 0
+        assert_never_analyzed(conn)
     else:
         conn.execute(ANALYZE_HISTORY)
         assert conn.execute("SELECT pg_relation_size('mcp_jobs.jobs')").fetchone()[0] == 0
@@ -365,19 +374,19 @@ def test_control_the_claim_without_the_setting_sorts_the_whole_queue(fresh):
     sorts the queue, so the test above can fail."""
     fresh.execute("SET enable_seqscan = off")
     fresh.execute("SET plan_cache_mode = force_generic_plan")
-    claim = (REPO / "src" / "queries" / "claim.sql").read_text()
-    fresh.execute(f"PREPARE old_claim(text, text[], text[], integer) AS {claim}")
-    plans = plan_on_empty_then_grow(fresh, "EXECUTE old_claim('w', NULL, NULL, 300)", None,
-                                    explain="EXPLAIN (FORMAT JSON) EXECUTE old_claim('w', NULL, NULL, 300)",
-                                    unanalyzed_history=True)
+
+    def claim_plans(name):
+        """claim.sql prepared as `name` under the session's settings, planned as the test above plans."""
+        fresh.execute(f"PREPARE {name}(text, text[], text[], integer) AS {query('claim')}")
+        return plan_on_empty_then_grow(fresh, f"EXECUTE {name}('w', NULL, NULL, 300)", None,
+                                       explain=f"EXPLAIN (FORMAT JSON) EXECUTE {name}('w', NULL, NULL, 300)",
+                                       unanalyzed_history=True)
+
+    plans = claim_plans("old_claim")
     assert sorts_the_queue(plans) and not reads_the_queue_in_claim_order(plans), plans
     # and with the setting, the same statement in the same state reads the index in order
     fresh.execute("SET enable_bitmapscan = off")
-    fresh.execute("DEALLOCATE old_claim")
-    fresh.execute(f"PREPARE old_claim(text, text[], text[], integer) AS {claim}")
-    plans = plan_on_empty_then_grow(fresh, "EXECUTE old_claim('w', NULL, NULL, 300)", None,
-                                    explain="EXPLAIN (FORMAT JSON) EXECUTE old_claim('w', NULL, NULL, 300)",
-                                    unanalyzed_history=True)
+    plans = claim_plans("new_claim")
     assert reads_the_queue_in_claim_order(plans), plans
 
 
@@ -691,24 +700,6 @@ def stats_cluster():
         c.destroy()
 
 
-def claim_many_plans_and_calls(cluster, call, prepare=None, calls=20):
-    """(plans, calls) of claim_many.sql in pg_stat_statements after `calls` runs of `call`, which
-    claims 5 jobs: a nested statement of claim_jobs, or, after `prepare`, a client's own."""
-    with cluster.connect() as conn:
-        conn.execute("TRUNCATE mcp_jobs.jobs")
-        # a queue deep enough that a tenth of it is far more than the batch (as in a real backlog)
-        queue(conn)
-        conn.execute("ANALYZE mcp_jobs.jobs")
-        if prepare:
-            conn.execute(prepare)
-        conn.execute("SELECT pg_stat_statements_reset()")
-        for _ in range(calls):
-            assert len(conn.execute(call).fetchall()) == 5
-        return conn.execute("""SELECT plans, calls FROM pg_stat_statements
-                                WHERE query LIKE %s AND toplevel = %s""",
-                            (f"%{CLAIM_MANY_TEXT}%", prepare is not None)).fetchone()
-
-
 # claim_next_job's statement has no LIMIT parameter, but on a jobs table that holds rows and was
 # never analyzed (a restore, a bulk load before autovacuum's first ANALYZE) the plan cache judged
 # its generic plan dearer than a plan for the call's arguments too, and planned it on every call
@@ -716,57 +707,64 @@ def claim_many_plans_and_calls(cluster, call, prepare=None, calls=20):
 CLAIM_TEXT = "Locks the next due queued job in claim order"  # claim.sql's comment, kept by pg_stat_statements
 
 
-def claim_plans_and_calls(cluster, call, prepare=None, calls=20):
-    """(plans, calls) of claim.sql in pg_stat_statements after `calls` runs of `call` in a new
-    session on 20 000 queued jobs that were never analyzed: a nested statement of claim_next_job,
-    or, after `prepare`, a client's own."""
+def plans_and_calls(cluster, call, text, rows, prepare=None, analyzed=True, calls=20):
+    """(plans, calls) in pg_stat_statements of the statement whose text holds `text`, after `calls`
+    runs of `call` (each claiming `rows` jobs) in a new session on 20 000 queued jobs, analyzed or
+    never analyzed: a nested statement of the function `call` runs, or, after `prepare`, a client's
+    own."""
     with cluster.connect() as conn:
-        conn.execute("ALTER TABLE mcp_jobs.jobs SET (autovacuum_enabled = false)")
+        if not analyzed:  # no ANALYZE behind the test's back
+            conn.execute("ALTER TABLE mcp_jobs.jobs SET (autovacuum_enabled = false)")
         try:
-            conn.execute("TRUNCATE mcp_jobs.jobs")  # forgets the statistics
+            conn.execute("TRUNCATE mcp_jobs.jobs")
+            # a queue deep enough that a tenth of it is far more than the batch (as in a real backlog)
             queue(conn)
-            assert conn.execute("SELECT reltuples FROM pg_class WHERE oid = 'mcp_jobs.jobs'::regclass").fetchone()[0] < 0
+            if analyzed:
+                conn.execute("ANALYZE mcp_jobs.jobs")
+            else:
+                assert_never_analyzed(conn)
             with cluster.connect() as worker:  # a session that makes its plans in this state
                 if prepare:
                     worker.execute(prepare)
                 worker.execute("SELECT pg_stat_statements_reset()")
                 for _ in range(calls):
-                    assert len(worker.execute(call).fetchall()) == 1
+                    assert len(worker.execute(call).fetchall()) == rows
                 return worker.execute("""SELECT plans, calls FROM pg_stat_statements
                                           WHERE query LIKE %s AND toplevel = %s""",
-                                      (f"%{CLAIM_TEXT}%", prepare is not None)).fetchone()
+                                      (f"%{text}%", prepare is not None)).fetchone()
         finally:
-            conn.execute("ALTER TABLE mcp_jobs.jobs RESET (autovacuum_enabled)")
+            if not analyzed:
+                conn.execute("ALTER TABLE mcp_jobs.jobs RESET (autovacuum_enabled)")
 
 
 def test_claim_next_job_plans_its_statement_once_per_backend_on_unanalyzed_tables(stats_cluster):
-    plans, calls = claim_plans_and_calls(stats_cluster, "SELECT * FROM mcp_jobs.claim_next_job('w')")
+    plans, calls = plans_and_calls(stats_cluster, "SELECT * FROM mcp_jobs.claim_next_job('w')", CLAIM_TEXT, 1,
+                                   analyzed=False)
     assert calls == 20
     assert plans <= 1, (plans, calls)
 
 
 def test_control_without_the_setting_the_claim_statement_is_planned_on_every_call(stats_cluster):
     """claim.sql prepared by a session under the claims' other settings and the default plan_cache_mode."""
-    plans, calls = claim_plans_and_calls(
-        stats_cluster, "EXECUTE claim ('w', NULL, NULL, 300)",
+    plans, calls = plans_and_calls(
+        stats_cluster, "EXECUTE claim ('w', NULL, NULL, 300)", CLAIM_TEXT, 1, analyzed=False,
         prepare="SET enable_seqscan = off; SET enable_bitmapscan = off; "
-                "PREPARE claim (text, text[], text[], integer) AS "
-                + (REPO / "src" / "queries" / "claim.sql").read_text())
+                "PREPARE claim (text, text[], text[], integer) AS " + query("claim"))
     assert calls == 20
     assert plans >= 15, (plans, calls)
 
 
 def test_claim_jobs_plans_its_statement_once_per_backend(stats_cluster):
-    plans, calls = claim_many_plans_and_calls(stats_cluster, "SELECT * FROM mcp_jobs.claim_jobs('w', p_limit => 5)")
+    plans, calls = plans_and_calls(stats_cluster, "SELECT * FROM mcp_jobs.claim_jobs('w', p_limit => 5)",
+                                   CLAIM_MANY_TEXT, 5)
     assert calls == 20
     assert plans <= 1, (plans, calls)
 
 
 def test_control_without_the_setting_the_claim_jobs_statement_is_planned_on_every_call(stats_cluster):
     """claim_jobs' own statement, prepared by a session with the default plan_cache_mode."""
-    plans, calls = claim_many_plans_and_calls(
-        stats_cluster, "EXECUTE claim_many ('w', NULL, NULL, 300, 5)",
-        prepare="PREPARE claim_many (text, text[], text[], integer, integer) AS "
-                + (REPO / "src" / "queries" / "claim_many.sql").read_text())
+    plans, calls = plans_and_calls(
+        stats_cluster, "EXECUTE claim_many ('w', NULL, NULL, 300, 5)", CLAIM_MANY_TEXT, 5,
+        prepare="PREPARE claim_many (text, text[], text[], integer, integer) AS " + query("claim_many"))
     assert calls == 20
     assert plans >= 15, (plans, calls)
