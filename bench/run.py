@@ -123,6 +123,12 @@ CREATE TABLE rows.job_events (LIKE mcp_jobs.job_events INCLUDING DEFAULTS INCLUD
 """
 
 
+def query_text(name):
+    """src/queries/<name>.sql without its comment lines, to PREPARE as the library does."""
+    with open(os.path.join(ROOT, "src", "queries", name + ".sql")) as f:
+        return "\n".join(line for line in f.read().splitlines() if not line.lstrip().startswith("--"))
+
+
 def rows_statement(name, params, final_select=None, events=True):
     """src/queries/<name>.sql on the `rows` tables, its $n replaced by `params`, comments dropped,
     on one line (a pgbench command); optionally with its final SELECT replaced, or without its
@@ -533,9 +539,7 @@ class Bench:
             f"{enq} enqueue_job calls ({time.monotonic() - t0:.0f}s)")
 
     def explain(self, name, db):
-        with open(os.path.join(ROOT, "src", "queries", "claim.sql")) as f:
-            claim = f.read()
-        claim = "\n".join(l for l in claim.splitlines() if not l.lstrip().startswith("--"))
+        claim = query_text("claim")
         out = []
         with self.cluster.connect(db, autocommit=False) as conn:
             conn.execute(f"PREPARE c(text, text[], text[], int) AS {claim}")
@@ -624,7 +628,8 @@ class Bench:
         L.append("| jobs in table | p50 ms | p99 ms | claims | p50 / p50 at smallest queue | server mean ms | "
                  "server mean / smallest queue's |")
         L.append("|---|---:|---:|---:|---:|---:|---:|")
-        base, base_server = next(iter(r["latency"].values()))[0], next(iter(r["latency"].values()))[3]
+        first = next(iter(r["latency"].values()))
+        base, base_server = first[0], first[3]
         for name, (p50, p99, n, server) in r["latency"].items():
             ratio = f"{server / base_server:.2f}" if base_server else "-"
             L.append(f"| {name} | {p50:.3f} | {p99:.3f} | {n} | {p50 / base:.2f} | {server:.3f} | {ratio} |")

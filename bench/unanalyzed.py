@@ -26,15 +26,11 @@ ap.add_argument("--queued", type=int, default=150000)
 args = ap.parse_args()
 
 
-def statement(name):
-    with open(os.path.join(bench.ROOT, "src", "queries", name + ".sql")) as f:
-        return "\n".join(line for line in f.read().splitlines() if not line.startswith("--"))
-
-
 CLAIMS = {
-    "claim_next_job (claim.sql)": ("(text, text[], text[], int)", "('w', NULL, NULL, 300)", statement("claim")),
+    "claim_next_job (claim.sql)": ("(text, text[], text[], int)", "('w', NULL, NULL, 300)",
+                                   bench.query_text("claim")),
     "claim_jobs, 50 (claim_many.sql)": ("(text, text[], text[], int, int)", "('w', NULL, NULL, 300, 50)",
-                                        statement("claim_many")),
+                                        bench.query_text("claim_many")),
 }
 SETTINGS = {"0.6.0": ["SET enable_seqscan = off"],
             "0.6.1": ["SET enable_seqscan = off", "SET enable_bitmapscan = off"]}
@@ -45,6 +41,23 @@ STATES = [
     ("8 000 finished, never analyzed; then the queue", 8000, False, False),
     ("queue loaded, analyzed (control)", 0, True, True),
 ]
+
+
+FILL = "INSERT INTO mcp_jobs.jobs (source, job_type{}) SELECT 'p', 't'{} FROM generate_series(1, %s)"
+
+
+def new_database(b, db, finished):
+    """Database `db` with the extension, pg_stat_statements and `finished` completed jobs, never
+    analyzed (bench.SETTINGS turns autovacuum off)."""
+    b.sql("postgres", f"DROP DATABASE IF EXISTS {db}", fetch=False)
+    b.sql("postgres", f"CREATE DATABASE {db}", fetch=False)
+    b.sql(db, "CREATE EXTENSION mcp_jobs; CREATE EXTENSION pg_stat_statements", fetch=False)
+    if finished:
+        b.sql(db, FILL.format(", status, finished_at", ", 'completed', now()"), (finished,), fetch=False)
+
+
+def add_queue(b, db, queued):
+    b.sql(db, FILL.format("", ""), (queued,), fetch=False)
 
 
 def run_claim(conn, types, call, sql, settings, before_plan):
@@ -75,14 +88,8 @@ def plans_per_call(b, db, finished, queued, analyze):
     """(plans, calls, mean plan ms) of claim.sql over 20 claims of a new session on `db` loaded with
     `finished` finished and `queued` queued jobs: a client's own prepared claim.sql under 0.6.0's
     settings, then claim_next_job as installed."""
-    b.sql("postgres", f"DROP DATABASE IF EXISTS {db}", fetch=False)
-    b.sql("postgres", f"CREATE DATABASE {db}", fetch=False)
-    b.sql(db, "CREATE EXTENSION mcp_jobs; CREATE EXTENSION pg_stat_statements", fetch=False)
-    fill = "INSERT INTO mcp_jobs.jobs (source, job_type{}) SELECT 'p', 't'{} FROM generate_series(1, %s)"
-    b.sql(db, "ALTER TABLE mcp_jobs.jobs SET (autovacuum_enabled = false)", fetch=False)
-    if finished:
-        b.sql(db, fill.format(", status, finished_at", ", 'completed', now()"), (finished,), fetch=False)
-    b.sql(db, fill.format("", ""), (queued,), fetch=False)
+    new_database(b, db, finished)
+    add_queue(b, db, queued)
     if analyze:
         b.sql(db, "ANALYZE mcp_jobs.jobs", fetch=False)
     out = []
@@ -111,25 +118,15 @@ try:
         for name, (types, call, sql) in CLAIMS.items():
             for version, settings in SETTINGS.items():
                 db = f"u{i}"
-                b.sql("postgres", f"DROP DATABASE IF EXISTS {db}", fetch=False)
-                b.sql("postgres", f"CREATE DATABASE {db}", fetch=False)
-                b.sql(db, "CREATE EXTENSION mcp_jobs", fetch=False)
+                new_database(b, db, finished)
+                if load_first:
+                    add_queue(b, db, args.queued)
+                if analyze:
+                    b.sql(db, "ANALYZE mcp_jobs.jobs", fetch=False)
                 with b.cluster.connect(db) as conn:
                     conn.autocommit = True
-                    conn.execute("ALTER TABLE mcp_jobs.jobs SET (autovacuum_enabled = false)")
-                    fill = "INSERT INTO mcp_jobs.jobs (source, job_type{}) SELECT 'p', 't'{} FROM generate_series(1, %s)"
-                    if finished:
-                        conn.execute(fill.format(", status, finished_at", ", 'completed', now()"), (finished,))
-
-                    def load_queue():
-                        conn.execute(fill.format("", ""), (args.queued,))
-
-                    if load_first:
-                        load_queue()
-                    if analyze:
-                        conn.execute("ANALYZE mcp_jobs.jobs")
                     shape, buffers, ms = run_claim(conn, types, call, sql, settings,
-                                                   (lambda: None) if load_first else load_queue)
+                                                   lambda: None if load_first else add_queue(b, db, args.queued))
                 print(f"{label:48s} {name:32s} {version:8s} {shape:32s} {buffers:>8s} {ms:9.3f}", flush=True)
 
     b.sql("postgres", "ALTER SYSTEM SET pg_stat_statements.track = 'all'", fetch=False)
