@@ -168,11 +168,10 @@ ALTER FUNCTION mcp_jobs.cancel_job(uuid) SET enable_seqscan = off;
 -- queued, against 0.16-0.26 and 1.2-1.9 ms reading the index in claim order (bench/unanalyzed.py;
 -- bench/ANALYSIS.md, "0.6.1"). Reading jobs_claim_idx in order is never the worse plan: the filters
 -- on source and job_type are not in the index, so a bitmap scan has to visit every queued job as
--- well. In other
--- never-analyzed states (20 000 queued, or 50 000 finished) the plan cache instead judged the
--- generic plan dearer than one for the call's arguments and planned claim_next_job's statement
--- again on every call (0.2 ms each); with bitmap scans off the generic plan is the plan for any
--- arguments, so the claims keep one per backend (tests/test_plans.py counts the plans).
+-- well. In other never-analyzed states (20 000 queued, or 50 000 finished) the plan cache instead
+-- judged the generic plan dearer than one for the call's arguments and planned claim_next_job's
+-- statement again on every call (0.2 ms each); with bitmap scans off the generic plan is the plan
+-- for any arguments, so the claims keep one per backend (tests/test_plans.py counts the plans).
 
 -- The other functions that run statements (reads of the history, maintenance, dead letters) plan
 -- every statement for the call at hand instead of keeping a generic plan. A generic plan is made

@@ -86,10 +86,10 @@ pub const KEY_LOOKUPS: Settings = &[(c"enable_seqscan", c"off")];
 /// plan per backend. A generic plan made while jobs held rows but had never been analyzed (after a
 /// restore or a bulk load, before autovacuum's first ANALYZE, or with autovacuum off) took every
 /// queued job from a bitmap scan and sorted them all for each claim (59-75 ms per claim at 150 000
-/// queued against 0.16-0.26 ms); in other such states the plan cache judged the generic plan dearer than
-/// a plan for the call's arguments and planned the claim again on every call (0.2 ms each), as it
-/// did for claim_jobs' `LIMIT $5` in every state. With bitmap scans off the generic plan is the
-/// plan for any arguments (sql/finalize.sql).
+/// queued against 0.16-0.26 ms); in other such states the plan cache judged the generic plan
+/// dearer than a plan for the call's arguments and planned the claim again on every call (0.2 ms
+/// each), as it did for claim_jobs' `LIMIT $5` in every state. With bitmap scans off the generic
+/// plan is the plan for any arguments (sql/finalize.sql).
 pub const CLAIM_ORDER: Settings = &[
     (c"enable_seqscan", c"off"),
     (c"enable_bitmapscan", c"off"),
