@@ -60,6 +60,7 @@ COMMENT ON COLUMN mcp_jobs.dead_letter_queue.resolved IS 'false until an operato
 COMMENT ON COLUMN mcp_jobs.dead_letter_queue.resolved_at IS 'When it was requeued or resolved.';
 COMMENT ON COLUMN mcp_jobs.dead_letter_queue.resolution IS 'requeued or resolved.';
 COMMENT ON COLUMN mcp_jobs.dead_letter_queue.resolution_note IS 'The operator''s note given to resolve_dead_letter.';
+COMMENT ON COLUMN mcp_jobs.dead_letter_queue.details IS 'The details the worker passed to fail_job with the last failure (p_details: e.g. a failure analysis and its reason), or NULL.';
 
 COMMENT ON TABLE mcp_jobs.metrics IS 'Hourly aggregates per (hour, source, job_type), filled by aggregate_metrics().';
 COMMENT ON COLUMN mcp_jobs.metrics.hour IS 'Start of the hour (UTC-aligned date_trunc(''hour'', ...)).';
@@ -104,7 +105,12 @@ COMMENT ON FUNCTION mcp_jobs.complete_job(uuid, uuid, jsonb) IS 'Complete a proc
 COMMENT ON FUNCTION mcp_jobs.complete_and_claim_next(uuid, uuid, jsonb, text, text[], text[], integer) IS 'complete_job, then claim_next_job, in one call and one transaction: a worker taking jobs one at a time commits once per job instead of twice. Every argument is checked before anything is written; when the completion is refused (unknown job, wrong state, stale run, lost lease) the call raises complete_job''s error and nothing is completed or claimed. Returns the next due job with its run_id as claim_next_job does, or no row (the completion stands).';
 COMMENT ON FUNCTION mcp_jobs.claim_jobs(text, text[], text[], integer, integer) IS 'Batch claim_next_job: atomically claim up to p_limit (1..1000, default 10) due jobs in one statement, in claim order, each with its own run_id, run row and started event; 0 rows when nothing is due. Expired leases are requeued (or dead-lettered) first.';
 COMMENT ON FUNCTION mcp_jobs.complete_jobs(uuid[], uuid[], jsonb[]) IS 'Batch complete_job: completes every (p_job_ids[i], p_run_ids[i]) pair whose run is still the job''s current processing run, with result p_results[i] (optional), in one statement. Returns one row per pair in input order: completed true, or false with reason (not found | lease expired | not processing: <status> | stale run); such a pair does not fail the batch. At most 1000 pairs; NULL arrays or elements, different lengths or a repeated job id are refused.';
-COMMENT ON FUNCTION mcp_jobs.fail_job(uuid, uuid, text, boolean) IS 'Record a failed attempt: with attempts left and p_retry, requeue after the backoff; otherwise fail the job and write a dead letter.';
+COMMENT ON FUNCTION mcp_jobs.fail_job(uuid, uuid, text, boolean, jsonb) IS 'Record a failed attempt: with attempts left and p_retry, requeue after the backoff; otherwise fail the job and write a dead letter. p_details (any JSON, e.g. a failure analysis) is kept in the failed event and the dead letter.';
+COMMENT ON FUNCTION mcp_jobs.requeue_dead_letters(uuid[]) IS 'requeue_dead_letter for 1..1000 dead letters at once, all or nothing; one row (id, job_id) per dead letter in input order.';
+COMMENT ON FUNCTION mcp_jobs.resolve_dead_letters(uuid[], text) IS 'resolve_dead_letter for 1..1000 dead letters at once with one note, all or nothing; returns how many were resolved.';
+COMMENT ON FUNCTION mcp_jobs.list_dead_letters(text, text, boolean, integer, uuid) IS 'Dead letters newest first, filtered by source, job type and resolved (default false = open ones; NULL = all); pass the last id as p_before for the next page (p_limit 1..1000).';
+COMMENT ON FUNCTION mcp_jobs.dead_letter_groups(boolean) IS 'Dead letters grouped by source, job type and error (first line, 200 characters), largest group first, with up to 100 ids per group; default the open ones, NULL all.';
+COMMENT ON FUNCTION mcp_jobs.get_metrics(timestamptz, timestamptz, text, text) IS 'Hourly metrics rows of the hours [hour of p_from, p_to) (default the last 24 hours; at most 31 days, 22023 otherwise), for one source and job type or all, in hour order.';
 COMMENT ON FUNCTION mcp_jobs.report_progress(uuid, uuid, jsonb) IS 'Heartbeat of the current run: records a progress event and extends the lease.';
 COMMENT ON FUNCTION mcp_jobs.cancel_job(uuid) IS 'Cancel a queued job.';
 COMMENT ON FUNCTION mcp_jobs.requeue_dead_letter(uuid) IS 'Queue a dead job again with fresh attempts; the dead letter is marked resolved (requeued). Returns the job id.';
@@ -124,6 +130,7 @@ COMMENT ON COLUMN mcp_jobs.queue_depth.processing IS 'Jobs claimed by a worker (
 COMMENT ON COLUMN mcp_jobs.queue_depth.due_now IS 'Queued jobs whose run_at has passed: claimable now.';
 COMMENT ON COLUMN mcp_jobs.queue_depth.oldest_queued_at IS 'Enqueue time of the oldest queued job.';
 COMMENT ON COLUMN mcp_jobs.queue_depth.oldest_queued_age IS 'now() - oldest_queued_at.';
+COMMENT ON FUNCTION mcp_jobs.queue_depth() IS 'The rows of the view mcp_jobs.queue_depth, ordered by source and job type, with the oldest queued job''s age in seconds (oldest_queued_age_seconds).';
 COMMENT ON FUNCTION mcp_jobs.aggregate_metrics(timestamptz, timestamptz) IS 'Recompute mcp_jobs.metrics for every whole UTC hour touched by [p_from, p_to) (default: start of the previous hour to now()) from job_events and job_runs; rows of the range without activity are deleted, rows outside it never touched. Idempotent. At most 31 days per call (22023). Returns the rows written. Hours whose jobs were pruned (mcp_jobs.retention) cannot be recomputed.';
 COMMENT ON FUNCTION mcp_jobs.alerts() IS 'The seed''s alert thresholds per source: rows (level critical|warning, metric queue_depth|dead_letter_unresolved|success_rate, source, value, threshold, message) for each metric past a threshold, most severe level only. Strict comparisons; thresholds are the mcp_jobs.alert_* settings (defaults 50/100 jobs, 5/10 dead letters, 0.9/0.8 success over 7 days).';
 COMMENT ON FUNCTION mcp_jobs.run_maintenance() IS 'Requeue or dead-letter jobs whose lease expired, aggregate the metrics of the previous and current hour, and prune finished jobs (with their runs and events) older than mcp_jobs.retention, in bounded batches; never jobs with an unresolved dead letter, dead letters or metrics. Returns a JSON report. Run by the background worker when the library is preloaded, else schedule it (pg_cron).';
@@ -146,7 +153,7 @@ COMMENT ON FUNCTION mcp_jobs.run_maintenance() IS 'Requeue or dead-letter jobs w
 -- their statements run under.
 ALTER FUNCTION mcp_jobs.enqueue_job(text, text, jsonb, integer, timestamptz, integer, text) SET enable_seqscan = off;
 ALTER FUNCTION mcp_jobs.complete_job(uuid, uuid, jsonb) SET enable_seqscan = off;
-ALTER FUNCTION mcp_jobs.fail_job(uuid, uuid, text, boolean) SET enable_seqscan = off;
+ALTER FUNCTION mcp_jobs.fail_job(uuid, uuid, text, boolean, jsonb) SET enable_seqscan = off;
 ALTER FUNCTION mcp_jobs.report_progress(uuid, uuid, jsonb) SET enable_seqscan = off;
 ALTER FUNCTION mcp_jobs.cancel_job(uuid) SET enable_seqscan = off;
 
@@ -188,6 +195,7 @@ ALTER FUNCTION mcp_jobs.aggregate_metrics(timestamptz, timestamptz) SET plan_cac
 ALTER FUNCTION mcp_jobs.run_maintenance() SET plan_cache_mode = force_custom_plan;
 ALTER FUNCTION mcp_jobs.requeue_dead_letter(uuid) SET plan_cache_mode = force_custom_plan;
 ALTER FUNCTION mcp_jobs.resolve_dead_letter(uuid, text) SET plan_cache_mode = force_custom_plan;
+ALTER FUNCTION mcp_jobs.resolve_dead_letters(uuid[], text) SET plan_cache_mode = force_custom_plan;
 
 -- ---------------------------------------------------------------------------------------------
 -- Privileges: nothing is open to PUBLIC but the id helpers and the row checks. The extension owner (a superuser)

@@ -22,3 +22,23 @@ SELECT source,
           FROM mcp_jobs.jobs
          WHERE status = 'processing') q
  GROUP BY source, job_type;
+
+-- The view as a function, for PostgREST (which calls functions) and clients that want the age as a
+-- number: the oldest queued job's age in seconds.
+CREATE FUNCTION mcp_jobs.queue_depth()
+RETURNS TABLE (
+    source text,
+    job_type text,
+    queued bigint,
+    processing bigint,
+    due_now bigint,
+    oldest_queued_at timestamptz,
+    oldest_queued_age_seconds double precision
+)
+LANGUAGE sql STABLE SECURITY INVOKER SET search_path = ''
+AS $$
+    SELECT q.source, q.job_type, q.queued, q.processing, q.due_now, q.oldest_queued_at,
+           extract(epoch FROM q.oldest_queued_age)::double precision
+      FROM mcp_jobs.queue_depth q
+     ORDER BY q.source, q.job_type
+$$;

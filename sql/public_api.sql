@@ -196,13 +196,14 @@ EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state OR program_limi
 END;
 $$;
 
-CREATE FUNCTION public.fail_job(p_job_id uuid, p_run_id uuid, p_error text, p_retry boolean DEFAULT true)
+CREATE FUNCTION public.fail_job(p_job_id uuid, p_run_id uuid, p_error text, p_retry boolean DEFAULT true,
+                                p_details jsonb DEFAULT NULL)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = ''
 AS $$
 DECLARE s text; m text; d text; h text;
 BEGIN
-    RETURN mcp_jobs.fail_job(p_job_id, p_run_id, p_error, p_retry);
+    RETURN mcp_jobs.fail_job(p_job_id, p_run_id, p_error, p_retry, p_details);
 EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state OR program_limit_exceeded THEN
     GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
     PERFORM mcp_jobs._raise_http(s, m, d, h);
@@ -330,13 +331,168 @@ EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state OR program_limi
 END;
 $$;
 
+CREATE FUNCTION public.requeue_dead_letters(p_ids uuid[])
+RETURNS TABLE (id uuid, job_id uuid)
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = ''
+AS $$
+#variable_conflict use_column
+DECLARE s text; m text; d text; h text;
+BEGIN
+    RETURN QUERY SELECT * FROM mcp_jobs.requeue_dead_letters(p_ids);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state OR program_limit_exceeded THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    PERFORM mcp_jobs._raise_http(s, m, d, h);
+END;
+$$;
+
+CREATE FUNCTION public.resolve_dead_letters(p_ids uuid[], p_note text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = ''
+AS $$
+DECLARE s text; m text; d text; h text;
+BEGIN
+    RETURN mcp_jobs.resolve_dead_letters(p_ids, p_note);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state OR program_limit_exceeded THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    PERFORM mcp_jobs._raise_http(s, m, d, h);
+    RETURN NULL;
+END;
+$$;
+
+CREATE FUNCTION public.list_dead_letters(
+    p_source text DEFAULT NULL,
+    p_job_type text DEFAULT NULL,
+    p_resolved boolean DEFAULT false,
+    p_limit integer DEFAULT 50,
+    p_before uuid DEFAULT NULL
+) RETURNS TABLE (
+    id uuid,
+    job_id uuid,
+    source text,
+    job_type text,
+    payload jsonb,
+    attempts integer,
+    last_error text,
+    details jsonb,
+    failed_at timestamptz,
+    resolved boolean,
+    resolved_at timestamptz,
+    resolution text,
+    resolution_note text
+)
+LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path = ''
+AS $$
+#variable_conflict use_column
+DECLARE s text; m text; d text; h text;
+BEGIN
+    RETURN QUERY SELECT * FROM mcp_jobs.list_dead_letters(p_source, p_job_type, p_resolved, p_limit, p_before);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state OR program_limit_exceeded THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    PERFORM mcp_jobs._raise_http(s, m, d, h);
+END;
+$$;
+
+CREATE FUNCTION public.dead_letter_groups(p_resolved boolean DEFAULT false)
+RETURNS TABLE (
+    source text,
+    job_type text,
+    error text,
+    dead_letters bigint,
+    first_failed_at timestamptz,
+    last_failed_at timestamptz,
+    ids uuid[]
+)
+LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path = ''
+AS $$
+#variable_conflict use_column
+DECLARE s text; m text; d text; h text;
+BEGIN
+    RETURN QUERY SELECT * FROM mcp_jobs.dead_letter_groups(p_resolved);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state OR program_limit_exceeded THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    PERFORM mcp_jobs._raise_http(s, m, d, h);
+END;
+$$;
+
+CREATE FUNCTION public.get_metrics(
+    p_from timestamptz DEFAULT NULL,
+    p_to timestamptz DEFAULT NULL,
+    p_source text DEFAULT NULL,
+    p_job_type text DEFAULT NULL
+) RETURNS TABLE (
+    hour timestamptz,
+    source text,
+    job_type text,
+    enqueued bigint,
+    started bigint,
+    completed bigint,
+    failed bigint,
+    retried bigint,
+    dead_lettered bigint,
+    cancelled bigint,
+    lease_expired bigint,
+    success_rate double precision,
+    run_ms_avg double precision,
+    run_ms_p50 double precision,
+    run_ms_p95 double precision,
+    run_ms_max double precision,
+    wait_ms_p50 double precision,
+    wait_ms_p95 double precision
+)
+LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path = ''
+AS $$
+#variable_conflict use_column
+DECLARE s text; m text; d text; h text;
+BEGIN
+    RETURN QUERY SELECT * FROM mcp_jobs.get_metrics(p_from, p_to, p_source, p_job_type);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state OR program_limit_exceeded THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    PERFORM mcp_jobs._raise_http(s, m, d, h);
+END;
+$$;
+
+CREATE FUNCTION public.alerts()
+RETURNS TABLE (level text, metric text, source text, value double precision, threshold double precision, message text)
+LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path = ''
+AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY SELECT * FROM mcp_jobs.alerts();
+END;
+$$;
+
+CREATE FUNCTION public.queue_depth()
+RETURNS TABLE (
+    source text,
+    job_type text,
+    queued bigint,
+    processing bigint,
+    due_now bigint,
+    oldest_queued_at timestamptz,
+    oldest_queued_age_seconds double precision
+)
+LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path = ''
+AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY SELECT * FROM mcp_jobs.queue_depth();
+END;
+$$;
+
 COMMENT ON FUNCTION public.enqueue_job(text, text, jsonb, integer, timestamptz, integer, text) IS 'mcp_jobs (PostgREST entry point): enqueue a job, returns its id. Calls mcp_jobs.enqueue_job; unknown/wrong-state/too-large errors become PT404/PT409/PT413.';
 COMMENT ON FUNCTION public.claim_next_job(text, text[], text[], integer) IS 'mcp_jobs (PostgREST entry point): claim the next due job with its run_id, or no row. Calls mcp_jobs.claim_next_job.';
 COMMENT ON FUNCTION public.complete_job(uuid, uuid, jsonb) IS 'mcp_jobs (PostgREST entry point): complete a processing job (current run only). Calls mcp_jobs.complete_job; unknown job -> HTTP 404, wrong state or stale run id -> 409.';
 COMMENT ON FUNCTION public.complete_and_claim_next(uuid, uuid, jsonb, text, text[], text[], integer) IS 'mcp_jobs (PostgREST entry point): complete_job, then claim_next_job, in one call (one request and one commit per job for a worker taking jobs one at a time); returns the next job or no row. Calls mcp_jobs.complete_and_claim_next; unknown job -> HTTP 404, wrong state or stale run id -> 409, and then nothing is completed or claimed.';
 COMMENT ON FUNCTION public.claim_jobs(text, text[], text[], integer, integer) IS 'mcp_jobs (PostgREST entry point): claim up to p_limit (1..1000) due jobs at once, each with its run_id, in claim order. Calls mcp_jobs.claim_jobs.';
 COMMENT ON FUNCTION public.complete_jobs(uuid[], uuid[], jsonb[]) IS 'mcp_jobs (PostgREST entry point): complete many processing jobs (current run only) in one call; one row per (job, run) pair with completed and the reason when not. Calls mcp_jobs.complete_jobs.';
-COMMENT ON FUNCTION public.fail_job(uuid, uuid, text, boolean) IS 'mcp_jobs (PostgREST entry point): record a failed attempt (retry or dead letter). Calls mcp_jobs.fail_job; unknown job -> HTTP 404, wrong state or stale run id -> 409.';
+COMMENT ON FUNCTION public.fail_job(uuid, uuid, text, boolean, jsonb) IS 'mcp_jobs (PostgREST entry point): record a failed attempt (retry or dead letter), with optional details. Calls mcp_jobs.fail_job; unknown job -> HTTP 404, wrong state or stale run id -> 409.';
+COMMENT ON FUNCTION public.requeue_dead_letters(uuid[]) IS 'mcp_jobs (PostgREST entry point): requeue many dead letters, all or nothing. Calls mcp_jobs.requeue_dead_letters; unknown -> HTTP 404, already resolved -> 409.';
+COMMENT ON FUNCTION public.resolve_dead_letters(uuid[], text) IS 'mcp_jobs (PostgREST entry point): resolve many dead letters with one note, all or nothing. Calls mcp_jobs.resolve_dead_letters; unknown -> HTTP 404, already resolved -> 409.';
+COMMENT ON FUNCTION public.list_dead_letters(text, text, boolean, integer, uuid) IS 'mcp_jobs (PostgREST entry point, STABLE: GET works): dead letters newest first, filtered by source, job type, resolved; p_before pages. Calls mcp_jobs.list_dead_letters.';
+COMMENT ON FUNCTION public.dead_letter_groups(boolean) IS 'mcp_jobs (PostgREST entry point, STABLE: GET works): dead letters grouped by source, job type and error. Calls mcp_jobs.dead_letter_groups.';
+COMMENT ON FUNCTION public.get_metrics(timestamptz, timestamptz, text, text) IS 'mcp_jobs (PostgREST entry point, STABLE: GET works): hourly metrics of a range of at most 31 days (default the last 24 hours). Calls mcp_jobs.get_metrics.';
+COMMENT ON FUNCTION public.alerts() IS 'mcp_jobs (PostgREST entry point, STABLE: GET works): the alert rows of mcp_jobs.alerts().';
+COMMENT ON FUNCTION public.queue_depth() IS 'mcp_jobs (PostgREST entry point, STABLE: GET works): queue depth per source and job type. Calls mcp_jobs.queue_depth().';
 COMMENT ON FUNCTION public.report_progress(uuid, uuid, jsonb) IS 'mcp_jobs (PostgREST entry point): heartbeat of the current run, extends the lease. Calls mcp_jobs.report_progress.';
 COMMENT ON FUNCTION public.cancel_job(uuid) IS 'mcp_jobs (PostgREST entry point): cancel a queued job. Calls mcp_jobs.cancel_job; unknown job -> HTTP 404, not queued -> 409.';
 COMMENT ON FUNCTION public.requeue_dead_letter(uuid) IS 'mcp_jobs (PostgREST entry point): queue a dead job again, returns the job id. Calls mcp_jobs.requeue_dead_letter.';
@@ -453,7 +609,14 @@ REVOKE ALL ON FUNCTION
     public.complete_and_claim_next(uuid, uuid, jsonb, text, text[], text[], integer),
     public.claim_jobs(text, text[], text[], integer, integer),
     public.complete_jobs(uuid[], uuid[], jsonb[]),
-    public.fail_job(uuid, uuid, text, boolean),
+    public.fail_job(uuid, uuid, text, boolean, jsonb),
+    public.requeue_dead_letters(uuid[]),
+    public.resolve_dead_letters(uuid[], text),
+    public.list_dead_letters(text, text, boolean, integer, uuid),
+    public.dead_letter_groups(boolean),
+    public.get_metrics(timestamptz, timestamptz, text, text),
+    public.alerts(),
+    public.queue_depth(),
     public.report_progress(uuid, uuid, jsonb),
     public.cancel_job(uuid),
     public.requeue_dead_letter(uuid),

@@ -196,6 +196,7 @@ CREATE TABLE mcp_jobs.dead_letter_queue (
     resolved_at      timestamptz,
     resolution       text,
     resolution_note  text,
+    details          jsonb,
     CONSTRAINT dead_letter_resolution_check CHECK (resolution IS NULL OR resolution IN ('requeued', 'resolved')),
     CONSTRAINT dead_letter_resolved_check CHECK (resolved = (resolved_at IS NOT NULL AND resolution IS NOT NULL))
 );

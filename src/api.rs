@@ -80,15 +80,7 @@ fn list(
     if let Some(s) = status {
         check_status(s)?;
     }
-    let limit = limit.unwrap_or(50);
-    if !(1..=1000).contains(&limit) {
-        return Err(JobError::invalid(
-            "p_limit",
-            "limit must be between 1 and 1000",
-            format!("p_limit was {limit}."),
-            "Page through more rows with p_before set to the last id of the previous page.",
-        ));
-    }
+    let limit = check_page(limit, 50)?;
     with_settings(PLAN_EACH_CALL, || {
         Spi::connect(|client| {
             let t = read(
@@ -199,4 +191,365 @@ pub fn get_job_stats(p_source: default!(Option<&str>, "NULL")) -> RawJsonb {
         })
     })()
     .or_raise("get_job_stats")
+}
+
+const METRICS: Stmt = Stmt {
+    sql: include_str!("queries/get_metrics.sql"),
+    args: &[
+        pg_sys::TIMESTAMPTZOID,
+        pg_sys::TIMESTAMPTZOID,
+        pg_sys::TEXTOID,
+        pg_sys::TEXTOID,
+    ],
+    write: false,
+};
+
+const METRICS_RANGE: Stmt = Stmt {
+    sql: "SELECT coalesce($1, now() - interval '24 hours'), coalesce($2, now()),
+                 coalesce($1, now() - interval '24 hours') > coalesce($2, now()),
+                 coalesce($2, now()) - coalesce($1, now() - interval '24 hours') > make_interval(days => $3),
+                 coalesce($1, now() - interval '24 hours')::text, coalesce($2, now())::text",
+    args: &[
+        pg_sys::TIMESTAMPTZOID,
+        pg_sys::TIMESTAMPTZOID,
+        pg_sys::INT4OID,
+    ],
+    write: false,
+};
+
+const DEAD_LETTERS: Stmt = Stmt {
+    sql: include_str!("queries/list_dead_letters.sql"),
+    args: &[
+        pg_sys::TEXTOID,
+        pg_sys::TEXTOID,
+        pg_sys::BOOLOID,
+        pg_sys::INT4OID,
+        pg_sys::UUIDOID,
+    ],
+    write: false,
+};
+
+const DEAD_LETTER_GROUPS: Stmt = Stmt {
+    sql: include_str!("queries/dead_letter_groups.sql"),
+    args: &[pg_sys::BOOLOID],
+    write: false,
+};
+
+/// The most rows one page of list_jobs or list_dead_letters returns.
+pub const MAX_PAGE: i32 = 1000;
+
+/// A page size argument: 1..MAX_PAGE.
+pub fn check_page(limit: Option<i32>, default: i32) -> JobResult<i32> {
+    let limit = limit.unwrap_or(default);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(JobError::invalid(
+            "p_limit",
+            format!("limit must be between 1 and {MAX_PAGE}"),
+            format!("p_limit was {limit}."),
+            "Page through more rows with p_before set to the last id of the previous page.",
+        ));
+    }
+    Ok(limit)
+}
+
+type MetricsRow = (
+    TimestampWithTimeZone,
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+);
+
+fn metrics(
+    from: Option<TimestampWithTimeZone>,
+    to: Option<TimestampWithTimeZone>,
+    source: Option<&str>,
+    job_type: Option<&str>,
+) -> JobResult<Vec<MetricsRow>> {
+    if source.is_some() {
+        check_name(source, "p_source", "source")?;
+    }
+    if job_type.is_some() {
+        check_name(job_type, "p_job_type", "job type")?;
+    }
+    let max_days = crate::metrics::MAX_RANGE_DAYS;
+    Spi::connect(|client| {
+        let t = read(
+            client,
+            &METRICS_RANGE,
+            &[from.into(), to.into(), max_days.into()],
+        )?;
+        let missing = || JobError::Internal {
+            context: "get_metrics",
+            error: "no range row".into(),
+        };
+        if t.is_empty() {
+            return Err(missing());
+        }
+        let r = t.first();
+        let lo: TimestampWithTimeZone = r.get(1)?.ok_or_else(missing)?;
+        let hi: TimestampWithTimeZone = r.get(2)?.ok_or_else(missing)?;
+        let from_text: String = r.get(5)?.unwrap_or_default();
+        let to_text: String = r.get(6)?.unwrap_or_default();
+        if r.get::<bool>(3)?.unwrap_or(false) {
+            return Err(JobError::invalid(
+                "p_from",
+                "p_from is later than p_to",
+                format!("p_from was {from_text} and p_to was {to_text}."),
+                "Pass p_from <= p_to; omit both for the last 24 hours.",
+            ));
+        }
+        if r.get::<bool>(4)?.unwrap_or(false) {
+            return Err(JobError::invalid(
+                "p_from",
+                format!("the range is longer than {max_days} days"),
+                format!("p_from was {from_text} and p_to was {to_text}."),
+                format!("Read at most {max_days} days per call; page through longer ranges."),
+            ));
+        }
+        let t = with_settings(PLAN_EACH_CALL, || {
+            read(
+                client,
+                &METRICS,
+                &[lo.into(), hi.into(), source.into(), job_type.into()],
+            )
+        })?;
+        let missing = || JobError::Internal {
+            context: "get_metrics",
+            error: "NULL in a key column".into(),
+        };
+        let mut out = Vec::with_capacity(t.len());
+        for r in t {
+            out.push((
+                r.get(1)?.ok_or_else(missing)?,
+                r.get(2)?.ok_or_else(missing)?,
+                r.get(3)?.ok_or_else(missing)?,
+                r.get(4)?.ok_or_else(missing)?,
+                r.get(5)?.ok_or_else(missing)?,
+                r.get(6)?.ok_or_else(missing)?,
+                r.get(7)?.ok_or_else(missing)?,
+                r.get(8)?.ok_or_else(missing)?,
+                r.get(9)?.ok_or_else(missing)?,
+                r.get(10)?.ok_or_else(missing)?,
+                r.get(11)?.ok_or_else(missing)?,
+                r.get(12)?,
+                r.get(13)?,
+                r.get(14)?,
+                r.get(15)?,
+                r.get(16)?,
+                r.get(17)?,
+                r.get(18)?,
+            ));
+        }
+        Ok(out)
+    })
+}
+
+/// The hourly metrics of [hour of p_from, p_to) (default: the last 24 hours), at most 31 days, for
+/// one source and job type or all, in hour order: what the console's charts draw.
+#[pg_extern(stable, parallel_safe)]
+#[allow(clippy::type_complexity)]
+pub fn get_metrics(
+    p_from: default!(Option<TimestampWithTimeZone>, "NULL"),
+    p_to: default!(Option<TimestampWithTimeZone>, "NULL"),
+    p_source: default!(Option<&str>, "NULL"),
+    p_job_type: default!(Option<&str>, "NULL"),
+) -> TableIterator<
+    'static,
+    (
+        name!(hour, TimestampWithTimeZone),
+        name!(source, String),
+        name!(job_type, String),
+        name!(enqueued, i64),
+        name!(started, i64),
+        name!(completed, i64),
+        name!(failed, i64),
+        name!(retried, i64),
+        name!(dead_lettered, i64),
+        name!(cancelled, i64),
+        name!(lease_expired, i64),
+        name!(success_rate, Option<f64>),
+        name!(run_ms_avg, Option<f64>),
+        name!(run_ms_p50, Option<f64>),
+        name!(run_ms_p95, Option<f64>),
+        name!(run_ms_max, Option<f64>),
+        name!(wait_ms_p50, Option<f64>),
+        name!(wait_ms_p95, Option<f64>),
+    ),
+> {
+    TableIterator::new(metrics(p_from, p_to, p_source, p_job_type).or_raise("get_metrics"))
+}
+
+type DeadLetterRow = (
+    pgrx::Uuid,
+    pgrx::Uuid,
+    String,
+    String,
+    RawJsonb,
+    i32,
+    Option<String>,
+    Option<RawJsonb>,
+    TimestampWithTimeZone,
+    bool,
+    Option<TimestampWithTimeZone>,
+    Option<String>,
+    Option<String>,
+);
+
+fn dead_letters(
+    source: Option<&str>,
+    job_type: Option<&str>,
+    resolved: Option<bool>,
+    limit: Option<i32>,
+    before: Option<pgrx::Uuid>,
+) -> JobResult<Vec<DeadLetterRow>> {
+    if source.is_some() {
+        check_name(source, "p_source", "source")?;
+    }
+    if job_type.is_some() {
+        check_name(job_type, "p_job_type", "job type")?;
+    }
+    let limit = check_page(limit, 50)?;
+    with_settings(PLAN_EACH_CALL, || {
+        Spi::connect(|client| {
+            let t = read(
+                client,
+                &DEAD_LETTERS,
+                &[
+                    source.into(),
+                    job_type.into(),
+                    resolved.into(),
+                    limit.into(),
+                    before.into(),
+                ],
+            )?;
+            let missing = || JobError::Internal {
+                context: "list_dead_letters",
+                error: "NULL in a NOT NULL column".into(),
+            };
+            let mut out = Vec::with_capacity(t.len());
+            for r in t {
+                out.push((
+                    r.get(1)?.ok_or_else(missing)?,
+                    r.get(2)?.ok_or_else(missing)?,
+                    r.get(3)?.ok_or_else(missing)?,
+                    r.get(4)?.ok_or_else(missing)?,
+                    r.get(5)?.ok_or_else(missing)?,
+                    r.get(6)?.ok_or_else(missing)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                    r.get(9)?.ok_or_else(missing)?,
+                    r.get(10)?.ok_or_else(missing)?,
+                    r.get(11)?,
+                    r.get(12)?,
+                    r.get(13)?,
+                ));
+            }
+            Ok(out)
+        })
+    })
+}
+
+/// Dead letters newest first, filtered by source, job type and resolved (default: the unresolved
+/// ones; NULL: all). Keyset pagination: pass the last id of a page as p_before.
+#[pg_extern(stable, parallel_safe)]
+#[allow(clippy::type_complexity)]
+pub fn list_dead_letters(
+    p_source: default!(Option<&str>, "NULL"),
+    p_job_type: default!(Option<&str>, "NULL"),
+    p_resolved: default!(Option<bool>, false),
+    p_limit: default!(Option<i32>, 50),
+    p_before: default!(Option<pgrx::Uuid>, "NULL"),
+) -> TableIterator<
+    'static,
+    (
+        name!(id, pgrx::Uuid),
+        name!(job_id, pgrx::Uuid),
+        name!(source, String),
+        name!(job_type, String),
+        name!(payload, RawJsonb),
+        name!(attempts, i32),
+        name!(last_error, Option<String>),
+        name!(details, Option<RawJsonb>),
+        name!(failed_at, TimestampWithTimeZone),
+        name!(resolved, bool),
+        name!(resolved_at, Option<TimestampWithTimeZone>),
+        name!(resolution, Option<String>),
+        name!(resolution_note, Option<String>),
+    ),
+> {
+    TableIterator::new(
+        dead_letters(p_source, p_job_type, p_resolved, p_limit, p_before)
+            .or_raise("list_dead_letters"),
+    )
+}
+
+type GroupRow = (
+    String,
+    String,
+    String,
+    i64,
+    TimestampWithTimeZone,
+    TimestampWithTimeZone,
+    Vec<pgrx::Uuid>,
+);
+
+fn groups(resolved: Option<bool>) -> JobResult<Vec<GroupRow>> {
+    with_settings(PLAN_EACH_CALL, || {
+        Spi::connect(|client| {
+            let t = read(client, &DEAD_LETTER_GROUPS, &[resolved.into()])?;
+            let missing = || JobError::Internal {
+                context: "dead_letter_groups",
+                error: "NULL in a group row".into(),
+            };
+            let mut out = Vec::with_capacity(t.len());
+            for r in t {
+                out.push((
+                    r.get(1)?.ok_or_else(missing)?,
+                    r.get(2)?.ok_or_else(missing)?,
+                    r.get(3)?.ok_or_else(missing)?,
+                    r.get(4)?.ok_or_else(missing)?,
+                    r.get(5)?.ok_or_else(missing)?,
+                    r.get(6)?.ok_or_else(missing)?,
+                    r.get::<Vec<pgrx::Uuid>>(7)?.ok_or_else(missing)?,
+                ));
+            }
+            Ok(out)
+        })
+    })
+}
+
+/// Dead letters grouped by source, job type and error (its first line), largest group first, with
+/// the ids of up to 100 of each group's newest dead letters (for requeue_dead_letters and
+/// resolve_dead_letters). Default: the unresolved ones; NULL: all.
+#[pg_extern(stable, parallel_safe)]
+#[allow(clippy::type_complexity)]
+pub fn dead_letter_groups(
+    p_resolved: default!(Option<bool>, false),
+) -> TableIterator<
+    'static,
+    (
+        name!(source, String),
+        name!(job_type, String),
+        name!(error, String),
+        name!(dead_letters, i64),
+        name!(first_failed_at, TimestampWithTimeZone),
+        name!(last_failed_at, TimestampWithTimeZone),
+        name!(ids, Vec<pgrx::Uuid>),
+    ),
+> {
+    TableIterator::new(groups(p_resolved).or_raise("dead_letter_groups"))
 }

@@ -1,7 +1,7 @@
 //! The dead-letter queue: requeue a dead job with fresh attempts, or mark it resolved.
 use crate::errors::{required, JobError, JobResult, OrRaise};
 use crate::raw_jsonb::RawJsonb;
-use crate::spi_util::{first, run, Stmt};
+use crate::spi_util::{first, run, with_settings, Stmt, PLAN_EACH_CALL};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
@@ -50,17 +50,125 @@ pub fn requeue_dead_letter(p_id: Option<pgrx::Uuid>) -> pgrx::Uuid {
             "p_id",
             "Pass the id of a row of mcp_jobs.dead_letter_queue.",
         )?;
-        Spi::connect_mut(|client| {
-            lock_open(client, id)?;
-            first::<pgrx::Uuid>(run(client, &REQUEUE, &[id.into()])?, 1)?.ok_or(
-                JobError::Internal {
-                    context: "requeue_dead_letter",
-                    error: "the dead letter's job could not be queued".into(),
-                },
-            )
-        })
+        Spi::connect_mut(|client| requeue_in(client, id))
     })()
     .or_raise("requeue_dead_letter")
+}
+
+/// The note of resolve_dead_letter(s): at most 10 000 characters.
+fn check_note(note: Option<&str>) -> JobResult<()> {
+    if let Some(note) = note {
+        if note.chars().count() > 10_000 {
+            return Err(JobError::invalid(
+                "p_note",
+                "the note is longer than 10000 characters",
+                format!("p_note has {} characters.", note.chars().count()),
+                "Keep the note short; link to a ticket for details.",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn requeue_in(client: &mut SpiClient<'_>, id: pgrx::Uuid) -> JobResult<pgrx::Uuid> {
+    lock_open(client, id)?;
+    first::<pgrx::Uuid>(run(client, &REQUEUE, &[id.into()])?, 1)?.ok_or(JobError::Internal {
+        context: "requeue_dead_letter",
+        error: "the dead letter's job could not be queued".into(),
+    })
+}
+
+fn resolve_in(
+    client: &mut SpiClient<'_>,
+    id: pgrx::Uuid,
+    note: Option<&str>,
+) -> JobResult<RawJsonb> {
+    lock_open(client, id)?;
+    first::<RawJsonb>(run(client, &RESOLVE, &[id.into(), note.into()])?, 1)?.ok_or(
+        JobError::Internal {
+            context: "resolve_dead_letter",
+            error: "no row updated".into(),
+        },
+    )
+}
+
+/// The most dead letters one requeue_dead_letters or resolve_dead_letters call takes.
+pub const MAX_DEAD_LETTER_BATCH: usize = 1000;
+
+/// A non-empty, NULL-free, duplicate-free id array of at most MAX_DEAD_LETTER_BATCH ids.
+fn id_list(ids: Option<Vec<Option<pgrx::Uuid>>>) -> JobResult<Vec<pgrx::Uuid>> {
+    const HINT: &str =
+        "Pass the ids of rows of mcp_jobs.dead_letter_queue, e.g. from list_dead_letters.";
+    let ids = required(ids, "p_ids", HINT)?;
+    if ids.is_empty() || ids.len() > MAX_DEAD_LETTER_BATCH {
+        return Err(JobError::invalid(
+            "p_ids",
+            format!("must hold 1 to {MAX_DEAD_LETTER_BATCH} ids"),
+            format!("p_ids has {} entries.", ids.len()),
+            "Split larger batches into several calls.",
+        ));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    let mut out = Vec::with_capacity(ids.len());
+    for (i, id) in ids.into_iter().enumerate() {
+        let id = id.ok_or(JobError::NullElement {
+            arg: "p_ids",
+            index: i + 1,
+            hint: HINT,
+        })?;
+        if !seen.insert(*id.as_bytes()) {
+            return Err(JobError::invalid(
+                "p_ids",
+                "an id appears twice",
+                format!("Dead letter {id} is at position {} and earlier.", i + 1),
+                "Pass each dead letter once.",
+            ));
+        }
+        out.push(id);
+    }
+    Ok(out)
+}
+
+/// requeue_dead_letter for many dead letters at once, all or nothing: when one of them does not
+/// exist or is already resolved, the call raises that error and nothing is requeued. Returns one row
+/// per dead letter, in input order, with the job queued again.
+#[pg_extern(volatile, parallel_unsafe)]
+pub fn requeue_dead_letters(
+    p_ids: Option<Vec<Option<pgrx::Uuid>>>,
+) -> TableIterator<'static, (name!(id, pgrx::Uuid), name!(job_id, pgrx::Uuid))> {
+    let rows = id_list(p_ids)
+        .and_then(|ids| {
+            // a set-returning function: settings in its code, not a SET clause (spi_util::with_settings)
+            with_settings(PLAN_EACH_CALL, || {
+                Spi::connect_mut(|client| {
+                    ids.into_iter()
+                        .map(|id| requeue_in(client, id).map(|job| (id, job)))
+                        .collect::<JobResult<Vec<_>>>()
+                })
+            })
+        })
+        .or_raise("requeue_dead_letters");
+    TableIterator::new(rows)
+}
+
+/// resolve_dead_letter for many dead letters at once with one note, all or nothing (as
+/// requeue_dead_letters). Returns how many were resolved.
+#[pg_extern(volatile, parallel_unsafe)]
+pub fn resolve_dead_letters(
+    p_ids: Option<Vec<Option<pgrx::Uuid>>>,
+    p_note: default!(Option<&str>, "NULL"),
+) -> i64 {
+    (|| {
+        let ids = id_list(p_ids)?;
+        check_note(p_note)?;
+        Spi::connect_mut(|client| {
+            for id in &ids {
+                resolve_in(client, *id, p_note)?;
+            }
+            Ok(ids.len() as i64)
+        })
+    })()
+    .or_raise("resolve_dead_letters")
 }
 
 /// Close a dead letter without running the job again, with an optional note.
@@ -75,25 +183,8 @@ pub fn resolve_dead_letter(
             "p_id",
             "Pass the id of a row of mcp_jobs.dead_letter_queue.",
         )?;
-        if let Some(note) = p_note {
-            if note.chars().count() > 10_000 {
-                return Err(JobError::invalid(
-                    "p_note",
-                    "the note is longer than 10000 characters",
-                    format!("p_note has {} characters.", note.chars().count()),
-                    "Keep the note short; link to a ticket for details.",
-                ));
-            }
-        }
-        Spi::connect_mut(|client| {
-            lock_open(client, id)?;
-            first::<RawJsonb>(run(client, &RESOLVE, &[id.into(), p_note.into()])?, 1)?.ok_or(
-                JobError::Internal {
-                    context: "resolve_dead_letter",
-                    error: "no row updated".into(),
-                },
-            )
-        })
+        check_note(p_note)?;
+        Spi::connect_mut(|client| resolve_in(client, id, p_note))
     })()
     .or_raise("resolve_dead_letter")
 }

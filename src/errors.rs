@@ -69,6 +69,9 @@ pub enum JobError {
         rule: String,
         detail: String,
     },
+    /// The library and the extension's SQL objects in this database are of different versions (a
+    /// new library installed, ALTER EXTENSION mcp_jobs UPDATE not run yet).
+    VersionMismatch { installed: String },
     /// An SPI call failed in a way that is not the caller's fault.
     Internal {
         context: &'static str,
@@ -118,7 +121,8 @@ impl JobError {
             JobError::WrongState { .. }
             | JobError::StaleRun { .. }
             | JobError::LeaseLost { .. }
-            | JobError::DeadLetterResolved { .. } => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            | JobError::DeadLetterResolved { .. }
+            | JobError::VersionMismatch { .. } => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             JobError::RowCheck { .. } => ERRCODE_CHECK_VIOLATION,
             JobError::Internal { .. } => ERRCODE_INTERNAL_ERROR,
         }
@@ -197,6 +201,17 @@ impl JobError {
                 detail.clone(),
                 "Change jobs through the mcp_jobs functions (enqueue_job, claim_next_job, complete_job, fail_job, \
                  cancel_job, ...), which keep these rules; direct INSERT/UPDATE must keep them too."
+                    .to_string(),
+            ),
+            JobError::VersionMismatch { installed } => (
+                format!(
+                    "the mcp_jobs library is version {} but the extension in this database is version {installed}",
+                    env!("CARGO_PKG_VERSION")
+                ),
+                "A new mcp_jobs library was installed and the extension's SQL objects were not updated yet; \
+                 this call of the old version's API cannot run on it. Nothing was changed."
+                    .to_string(),
+                "Run ALTER EXTENSION mcp_jobs UPDATE in this database (docs/operations.md, Upgrading)."
                     .to_string(),
             ),
             JobError::Internal { context, error } => (

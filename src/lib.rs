@@ -8,6 +8,7 @@ use pgrx::prelude::*;
 mod api;
 mod checks;
 mod claim;
+mod compat;
 mod config;
 mod dead_letter;
 mod enqueue;
@@ -26,8 +27,6 @@ mod worker;
 mod test_util;
 #[cfg(any(test, feature = "pg_test"))]
 mod tests;
-#[cfg(any(test, feature = "pg_test"))]
-mod tests_metrics;
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {

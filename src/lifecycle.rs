@@ -39,6 +39,7 @@ const FAIL: Stmt = Stmt {
         pg_sys::UUIDOID,
         pg_sys::TEXTOID,
         pg_sys::BOOLOID,
+        pg_sys::JSONBOID,
     ],
     write: true,
 };
@@ -434,13 +435,16 @@ pub fn clip_error(error: &str) -> String {
 }
 
 /// Record a failed attempt. With attempts left and p_retry, the job is queued again after the
-/// backoff; otherwise it fails and a dead letter is written.
-#[pg_extern(volatile, parallel_unsafe)]
-pub fn fail_job(
+/// backoff; otherwise it fails and a dead letter is written. p_details (any JSON: a stack trace, a
+/// failure analysis and its reason) is kept in the 'failed' event and the dead letter.
+/// (Rust name: the symbol `fail_job_wrapper` belongs to 0.6's four-argument fail_job, src/compat.rs.)
+#[pg_extern(volatile, parallel_unsafe, name = "fail_job")]
+pub fn fail_job_with_details(
     p_job_id: Option<pgrx::Uuid>,
     p_run_id: Option<pgrx::Uuid>,
     p_error: Option<&str>,
     p_retry: default!(Option<bool>, true),
+    p_details: default!(Option<RawJsonb>, "NULL"),
 ) -> RawJsonb {
     (|| {
         let (job_id, run_id) = ids(p_job_id, p_run_id)?;
@@ -451,6 +455,7 @@ pub fn fail_job(
         )?;
         let error = clip_error(error);
         let retry = p_retry.unwrap_or(true);
+        let details = result_arg(p_details)?;
         Spi::connect_mut(|client| {
             guarded(
                 client,
@@ -460,6 +465,7 @@ pub fn fail_job(
                     run_id.into(),
                     error.as_str().into(),
                     retry.into(),
+                    details,
                 ],
                 job_id,
                 Some(run_id),

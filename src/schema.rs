@@ -27,7 +27,7 @@ extension_sql_file!(
         mcp_jobs::lifecycle::complete_job,
         mcp_jobs::lifecycle::complete_and_claim_next,
         mcp_jobs::lifecycle::complete_jobs,
-        mcp_jobs::lifecycle::fail_job,
+        mcp_jobs::lifecycle::fail_job_with_details,
         mcp_jobs::lifecycle::report_progress,
         mcp_jobs::lifecycle::cancel_job,
         mcp_jobs::dead_letter::requeue_dead_letter,
@@ -35,6 +35,13 @@ extension_sql_file!(
         mcp_jobs::api::list_jobs,
         mcp_jobs::api::get_job,
         mcp_jobs::api::get_job_stats,
+        mcp_jobs::api::get_metrics,
+        mcp_jobs::api::list_dead_letters,
+        mcp_jobs::api::dead_letter_groups,
+        mcp_jobs::dead_letter::requeue_dead_letters,
+        mcp_jobs::dead_letter::resolve_dead_letters,
+        mcp_jobs::metrics::alerts,
+        "monitoring",
     ]
 );
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);

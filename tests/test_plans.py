@@ -22,7 +22,7 @@ HOT = [
     "mcp_jobs.claim_jobs(text, text[], text[], integer, integer)",
     "mcp_jobs.complete_job(uuid, uuid, jsonb)",
     "mcp_jobs.complete_jobs(uuid[], uuid[], jsonb[])",
-    "mcp_jobs.fail_job(uuid, uuid, text, boolean)",
+    "mcp_jobs.fail_job(uuid, uuid, text, boolean, jsonb)",
     "mcp_jobs.report_progress(uuid, uuid, jsonb)",
     "mcp_jobs.cancel_job(uuid)",
 ]
@@ -38,6 +38,9 @@ ROW_RETURNING = {
     "mcp_jobs.complete_and_claim_next(uuid, uuid, jsonb, text, text[], text[], integer)": CLAIM_SETTINGS,
     "mcp_jobs.list_jobs(text, text, text, integer, uuid)": {"plan_cache_mode": "force_custom_plan"},
     "mcp_jobs.alerts()": {"plan_cache_mode": "force_custom_plan"},
+    "mcp_jobs.requeue_dead_letters(uuid[])": {"plan_cache_mode": "force_custom_plan"},
+    "mcp_jobs.list_dead_letters(text, text, boolean, integer, uuid)": {"plan_cache_mode": "force_custom_plan"},
+    "mcp_jobs.dead_letter_groups(boolean)": {"plan_cache_mode": "force_custom_plan"},
 }
 
 
@@ -628,6 +631,8 @@ HISTORY_FUNCTIONS = [
     "mcp_jobs.list_jobs(text, text, text, integer, uuid)", "mcp_jobs.get_job(uuid)",
     "mcp_jobs.get_job_stats(text)", "mcp_jobs.alerts()", "mcp_jobs.aggregate_metrics(timestamptz, timestamptz)",
     "mcp_jobs.run_maintenance()", "mcp_jobs.requeue_dead_letter(uuid)", "mcp_jobs.resolve_dead_letter(uuid, text)",
+    "mcp_jobs.resolve_dead_letters(uuid[], text)", "mcp_jobs.requeue_dead_letters(uuid[])",
+    "mcp_jobs.list_dead_letters(text, text, boolean, integer, uuid)", "mcp_jobs.dead_letter_groups(boolean)",
 ]
 
 

@@ -120,26 +120,47 @@ def test_every_archived_version_has_an_upgrade_path():
 
 
 def populate(conn):
-    """Jobs in every state through the old version's SQL API, run by the current library (the state
-    between installing new files and ALTER EXTENSION UPDATE); returns ids worth checking afterwards."""
+    """Jobs in every state, written with plain SQL in the shape every released version's functions
+    write them (the columns of jobs, job_runs, job_events, dead_letter_queue and metrics are the same
+    since 0.1.0). Not through the old version's functions: those run on the new library only after
+    ALTER EXTENSION UPDATE (before it they refuse, test_old_api_refuses_before_update). Returns ids
+    worth checking afterwards."""
     one = lambda sql, *a: conn.execute(sql, a).fetchone()  # noqa: E731
-    conn.execute("SET mcp_jobs.retry_base_delay = 0")
     ids = {}
-    ids["queued"] = one("SELECT mcp_jobs.enqueue_job('up', 'queued', '{\"n\": 123456789012345678901234567890}')")[0]
-    done = one("SELECT mcp_jobs.enqueue_job('up', 'done', '{}', 9)")[0]
-    run = one("SELECT run_id FROM mcp_jobs.claim_next_job('w', p_job_types => ARRAY['done'])")[0]
-    one("SELECT mcp_jobs.report_progress(%s, %s, '{\"pct\": 10}')", done, run)
-    one("SELECT mcp_jobs.complete_job(%s, %s, '{\"ok\": true}')", done, run)
-    dead = one("SELECT mcp_jobs.enqueue_job('up', 'dead', '{}', 9, NULL, 2)")[0]
-    for _ in range(2):
-        run = one("SELECT run_id FROM mcp_jobs.claim_next_job('w', p_job_types => ARRAY['dead'])")[0]
-        one("SELECT mcp_jobs.fail_job(%s, %s, 'boom')", dead, run)
-    ids["dead_letter"] = one("SELECT id FROM mcp_jobs.dead_letter_queue WHERE job_id = %s", dead)[0]
-    cancelled = one("SELECT mcp_jobs.enqueue_job('up', 'cancel')")[0]
-    one("SELECT mcp_jobs.cancel_job(%s)", cancelled)
-    ids["processing"] = one("SELECT mcp_jobs.enqueue_job('up', 'busy', p_idempotency_key => 'k1')")[0]
-    ids["run"] = one("SELECT run_id FROM mcp_jobs.claim_next_job('w', p_job_types => ARRAY['busy'], "
-                     "p_lease_seconds => 3600)")[0]
+    ids["queued"] = one("""INSERT INTO mcp_jobs.jobs (source, job_type, payload, priority)
+                           VALUES ('up', 'queued', '{"n": 123456789012345678901234567890}', 5) RETURNING id""")[0]
+    conn.execute("""INSERT INTO mcp_jobs.job_events (job_id, event_type, data)
+                    VALUES (%s, 'enqueued', '{"priority": 5}')""", (ids["queued"],))
+    done, run = one("SELECT mcp_jobs.uuidv7(), mcp_jobs.uuidv7()")
+    conn.execute("""INSERT INTO mcp_jobs.jobs (id, source, job_type, priority, status, attempts, worker_id,
+                        current_run_id, result, started_at, finished_at)
+                    VALUES (%s, 'up', 'done', 9, 'completed', 1, 'w', %s, '{"ok": true}', now(), now())""",
+                 (done, run))
+    conn.execute("""INSERT INTO mcp_jobs.job_runs (id, job_id, attempt, worker_id, finished_at, outcome, lease_seconds)
+                    VALUES (%s, %s, 1, 'w', now(), 'completed', 300)""", (run, done))
+    for ev in ("enqueued", "started", "progress", "completed"):
+        conn.execute("""INSERT INTO mcp_jobs.job_events (job_id, run_id, event_type, data)
+                        VALUES (%s, %s, %s, '{"attempt": 1}')""", (done, None if ev == "enqueued" else run, ev))
+    dead = one("SELECT mcp_jobs.uuidv7()")[0]
+    conn.execute("""INSERT INTO mcp_jobs.jobs (id, source, job_type, priority, status, attempts, max_attempts,
+                        worker_id, last_error, started_at, finished_at)
+                    VALUES (%s, 'up', 'dead', 9, 'failed', 2, 2, 'w', 'boom', now(), now())""", (dead,))
+    for attempt in (1, 2):
+        conn.execute("""INSERT INTO mcp_jobs.job_runs (job_id, attempt, worker_id, finished_at, outcome, error, lease_seconds)
+                        VALUES (%s, %s, 'w', now(), 'failed', 'boom', 300)""", (dead, attempt))
+    ids["dead_letter"] = one("""INSERT INTO mcp_jobs.dead_letter_queue (job_id, source, job_type, payload, attempts, last_error)
+                                VALUES (%s, 'up', 'dead', '{}', 2, 'boom') RETURNING id""", dead)[0]
+    conn.execute("""INSERT INTO mcp_jobs.job_events (job_id, event_type, data)
+                    VALUES (%s, 'dead_lettered', '{"attempts": 2}')""", (dead,))
+    conn.execute("""INSERT INTO mcp_jobs.jobs (source, job_type, status, finished_at)
+                    VALUES ('up', 'cancel', 'cancelled', now())""")
+    ids["processing"], ids["run"] = one("SELECT mcp_jobs.uuidv7(), mcp_jobs.uuidv7()")
+    conn.execute("""INSERT INTO mcp_jobs.jobs (id, source, job_type, status, attempts, worker_id, current_run_id,
+                        idempotency_key, lease_expires_at, started_at)
+                    VALUES (%s, 'up', 'busy', 'processing', 1, 'w', %s, 'k1', now() + interval '1 hour', now())""",
+                 (ids["processing"], ids["run"]))
+    conn.execute("""INSERT INTO mcp_jobs.job_runs (id, job_id, attempt, worker_id, lease_seconds)
+                    VALUES (%s, %s, 1, 'w', 3600)""", (ids["run"], ids["processing"]))
     conn.execute("INSERT INTO mcp_jobs.metrics (hour, source, job_type, enqueued, completed) "
                  "VALUES (date_trunc('hour', now()), 'up', 'done', 1, 1)")
     return ids
@@ -194,6 +215,17 @@ def test_upgrade_keeps_data_and_matches_fresh_install(cluster, archived_scripts_
             for f in fused:
                 assert conn.execute("SELECT has_function_privilege(%s, %s, 'EXECUTE')",
                                     (role, f)).fetchone()[0] is allowed, (role, f)
+        # from the previous release, every function of the upgraded extension is the worker's, as
+        # grant_access gives them (older scripts did not grant what they added: README says to run
+        # grant_access again after an upgrade)
+        missing = []
+        if version == VERSIONS[-1]:
+            missing = conn.execute("""
+            SELECT p.oid::regprocedure::text FROM pg_depend d JOIN pg_proc p ON p.oid = d.objid
+             WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'mcp_jobs') AND d.deptype = 'e'
+               AND d.classid = 'pg_proc'::regclass AND p.proname NOT IN ('grant_access', 'revoke_access')
+               AND NOT has_function_privilege('upgrade_worker', p.oid, 'EXECUTE')""").fetchall()
+        assert not missing, f"upgrade_worker lost or never got: {missing}"
         # the fresh install has neither role: compare the schemas without them
         conn.execute("SELECT mcp_jobs.revoke_access('upgrade_worker')")
         conn.execute("REVOKE ALL ON FUNCTION mcp_jobs.complete_job(uuid, uuid, jsonb) FROM upgrade_completer")
@@ -219,3 +251,33 @@ def test_upgrade_keeps_data_and_matches_fresh_install(cluster, archived_scripts_
         "the upgrade script and the fresh install differ:\n"
         + "\n".join("  missing after upgrade: " + line[:300] for line in only_fresh)
         + "\n" + "\n".join("  only after upgrade:   " + line[:300] for line in only_upgraded))
+
+
+def test_library_exports_every_archived_symbol():
+    """Every C symbol an archived install script or an upgrade script names is exported by the
+    library (src/compat.rs keeps the ones whose function changed): a database still on an old
+    version's SQL objects must never call a symbol that is gone."""
+    lib = pathlib.Path(_pg("--pkglibdir")) / "mcp_jobs.so"
+    exported = set(subprocess.check_output(["nm", "-D", "--defined-only", str(lib)], text=True).split())
+    scripts = list(ARCHIVE) + list((REPO / "sql").glob("mcp_jobs--*--*.sql"))
+    named = {m.group(1) for p in scripts for m in re.finditer(r"'MODULE_PATHNAME',\s*'([^']+)'", p.read_text())}
+    assert named, "the scripts name C symbols"
+    assert not sorted(named - exported), f"symbols named by scripts but not exported: {sorted(named - exported)}"
+
+
+def test_old_api_refuses_before_update(cluster, archived_scripts_installed):
+    """The state between installing a new library and ALTER EXTENSION UPDATE: a function of the old
+    version whose arguments changed refuses with 55000 and a hint to update, and changes nothing."""
+    version = VERSIONS[-1]
+    db = "old_api_" + version.replace(".", "_")
+    cluster.psql(f'DROP DATABASE IF EXISTS "{db}"; CREATE DATABASE "{db}";')
+    cluster.psql(f"CREATE EXTENSION mcp_jobs VERSION '{version}';", dbname=db)
+    with psycopg.connect(cluster.dsn(db), autocommit=True) as conn:
+        ids = populate(conn)
+        before = snapshot(conn, table_columns(conn))
+        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState) as e:
+            conn.execute("SELECT mcp_jobs.fail_job(%s, %s, 'boom')", (ids["processing"], ids["run"]))
+        assert f"extension in this database is version {version}" in str(e.value)
+        assert "ALTER EXTENSION mcp_jobs UPDATE" in e.value.diag.message_hint
+        assert snapshot(conn, table_columns(conn)) == before
+    cluster.psql(f'DROP DATABASE "{db}";')

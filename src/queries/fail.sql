@@ -1,4 +1,5 @@
--- $1 job id, $2 run id, $3 error, $4 retry allowed. Only the current run may fail the job.
+-- $1 job id, $2 run id, $3 error, $4 retry allowed, $5 details (JSON or NULL). Only the current run
+-- may fail the job.
 -- With $4 and attempts left: back to queued at now() + mcp_jobs.retry_delay(attempts);
 -- otherwise: failed, with a dead letter. The run is closed and the events written in the same statement.
 WITH upd AS (
@@ -21,8 +22,8 @@ WITH upd AS (
      WHERE r.id = (SELECT current_run_id FROM upd)  -- a key probe whatever the statistics say (claim.sql)
     RETURNING r.duration_ms
 ), dlq AS (
-    INSERT INTO mcp_jobs.dead_letter_queue (id, job_id, source, job_type, payload, attempts, last_error)
-    SELECT mcp_jobs.uuidv7(), id, source, job_type, payload, attempts, $3
+    INSERT INTO mcp_jobs.dead_letter_queue (id, job_id, source, job_type, payload, attempts, last_error, details)
+    SELECT mcp_jobs.uuidv7(), id, source, job_type, payload, attempts, $3, $5
       FROM upd
      WHERE status = 'failed'
     RETURNING id
@@ -31,6 +32,7 @@ WITH upd AS (
     SELECT id, current_run_id, 'failed',
            jsonb_build_object('attempt', attempts, 'error', $3, 'retry', $4,
                               'duration_ms', (SELECT duration_ms FROM run))
+             || CASE WHEN $5 IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('details', $5) END
       FROM upd
     UNION ALL
     SELECT id, current_run_id, 'retry_scheduled',

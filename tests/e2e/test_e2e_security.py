@@ -24,6 +24,13 @@ CALLS = {
     "list_jobs": {},
     "get_job": {"p_job_id": NIL},
     "get_job_stats": {},
+    "requeue_dead_letters": {"p_ids": [NIL]},
+    "resolve_dead_letters": {"p_ids": [NIL]},
+    "list_dead_letters": {},
+    "dead_letter_groups": {},
+    "get_metrics": {},
+    "alerts": {},
+    "queue_depth": {},
 }
 WRAPPERS = sorted(CALLS)
 DENIED = [("anon", None, 401), ("authenticated", "authenticated", 403)]
