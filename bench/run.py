@@ -7,8 +7,9 @@ minimal table without the extension).
     PG_CONFIG=/path/to/pg_config python3 bench/run.py --smoke    # seconds; checks the harness works
 
 mcp_jobs must already be installed into $PG_CONFIG's PostgreSQL (bench/run.sh does the release
-install first). Prints a table of absolute figures and ratios; the full run also writes
-BENCHMARKS.md and bench/throughput.png (unless --no-write).
+install first). Prints a table of absolute figures and ratios; the full run also writes its figures to
+bench/results/run-NNN.json, bench/throughput.png and BENCHMARKS.md (unless --no-write); --render
+rewrites BENCHMARKS.md from bench/results without measuring.
 """
 import argparse
 import json
