@@ -778,7 +778,7 @@ def run_metadata(args, b, started):
         "notes": [],
         "method": {"rounds": 1 if b.smoke else b.rounds, "round_seconds": max(1, round(b.T / (1 if b.smoke else b.rounds))),
                    "pg_stat_statements_track": SETTINGS["pg_stat_statements.track"],
-                   "latency": "one database per queue, 4 interleaved rounds"},
+                   "latency": f"one database per queue, {1 if b.smoke else 4} interleaved rounds"},
     }
 
 
