@@ -87,9 +87,9 @@ def links(path: Path) -> list[tuple[int, str]]:
     return out
 
 
-def broken_links(path: Path) -> list[str]:
-    rel = path.relative_to(ROOT).as_posix()
-    base = ROOT / RENDERED_AT[rel] if rel in RENDERED_AT else path.parent
+def broken_links(path: Path, root: Path = ROOT) -> list[str]:
+    rel = path.relative_to(root).as_posix()
+    base = root / RENDERED_AT[rel] if rel in RENDERED_AT else path.parent
     problems: list[str] = []
     for number, target in links(path):
         if not target or SCHEME.match(target) or target.startswith("//"):
@@ -97,7 +97,7 @@ def broken_links(path: Path) -> list[str]:
         file_part, _, fragment = target.partition("#")
         dest = (base / unquote(file_part)).resolve() if file_part else path
         where = f"{rel}:{number}: {target}"
-        if ROOT not in dest.parents and dest != ROOT:
+        if root not in dest.parents and dest != root:
             problems.append(f"{where} points outside the repository")
         elif not dest.exists():
             problems.append(f"{where} does not exist")
@@ -117,19 +117,20 @@ def test_relative_links_resolve(path: Path) -> None:
 
 
 def test_the_checker_finds_broken_links(tmp_path: Path) -> None:
-    """The checker itself: a missing file, a missing heading and a link outside the repository are
-    reported; a good link, a link in code and an external link are not."""
-    doc = ROOT / "docs" / f"_links_selftest_{tmp_path.name}.md"
+    """The checker itself, on a small repository of its own: a missing file, a missing heading and a
+    link outside the repository are reported; a good link, a link in code and an external link are not."""
+    root = tmp_path / "repo"
+    (root / "docs").mkdir(parents=True)
+    (root / "README.md").write_text("# Readme\n", encoding="utf-8")
+    (root / "docs" / "api.md").write_text("# API\n\n## enqueue_job\n", encoding="utf-8")
+    doc = root / "docs" / "guide.md"
     doc.write_text(
         "# A heading\n\n"
         "[ok](#a-heading) [ok](api.md#enqueue_job) [ok](../README.md) [ext](https://example.com/x)\n"
         "`[in code](nowhere.md)`\n\n```\n[fenced](nowhere.md)\n```\n"
         "[missing](nowhere.md) [no anchor](api.md#no-such-heading) [outside](../../etc/passwd)\n",
         encoding="utf-8")
-    try:
-        found = broken_links(doc)
-    finally:
-        doc.unlink()
+    found = broken_links(doc, root)
     assert [p.split(": ", 1)[1] for p in found] == [
         "nowhere.md does not exist",
         "api.md#no-such-heading has no heading #no-such-heading",
