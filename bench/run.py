@@ -7,8 +7,9 @@ minimal table without the extension).
     PG_CONFIG=/path/to/pg_config python3 bench/run.py --smoke    # seconds; checks the harness works
 
 mcp_jobs must already be installed into $PG_CONFIG's PostgreSQL (bench/run.sh does the release
-install first). Prints a table of absolute figures and ratios; the full run also writes
-BENCHMARKS.md and bench/throughput.png (unless --no-write).
+install first). Prints a table of absolute figures and ratios; the full run also writes its figures to
+bench/results/run-NNN.json, bench/throughput.png and BENCHMARKS.md (unless --no-write); --render
+rewrites BENCHMARKS.md from bench/results without measuring.
 """
 import argparse
 import json
@@ -565,92 +566,43 @@ class Bench:
         self.results["statements"] = "\n".join(lines)
 
     # ------------------------------------------------------------------ report
-    def report(self):
+    def data(self):
+        """This run's figures in the schema of bench/results/README.md (without the run's metadata,
+        which main() adds)."""
         r = self.results
-        L = []
-        L.append("## Throughput (jobs/s; higher is better)\n")
-        L.append("| measurement | clients | mcp_jobs | ceiling | pg-boss | graphile-worker | mcp/ceiling | mcp/pg-boss | mcp/graphile |")
-        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for kind in ("enqueue", "lifecycle"):
-            for c in sorted({k[1] for k in r[kind]}):
-                v = {s: r[kind].get((s, c)) for s in SYSTEMS}
-                m = v["mcp_jobs"]
-                L.append(f"| {kind} | {c} | {m:.0f} | {v['ceiling']:.0f} | {v['pg-boss']:.0f} | {v['graphile-worker']:.0f} | "
-                         f"{m / v['ceiling']:.2f} | {m / v['pg-boss']:.2f} | {m / v['graphile-worker']:.2f} |")
-        if r.get("rounds"):
-            L.append("\nLifecycle jobs/s of each interleaved round (the spread shows the machine's noise):\n")
-            L.append("| clients | " + " | ".join(SYSTEMS) + " |")
-            L.append("|---:|" + "---|" * len(SYSTEMS))
-            for c in sorted({k[1] for k in r["rounds"]}):
-                L.append(f"| {c} | " + " | ".join("/".join(f"{x:.0f}" for x in r["rounds"].get((s, c), []))
-                                               for s in SYSTEMS) + " |")
-        best = max(r["lifecycle"][(s, c)] for (s, c) in r["lifecycle"] if s == "mcp_jobs")
-        best_ceiling = max(r["lifecycle"][(s, c)] for (s, c) in r["lifecycle"] if s == "ceiling")
-        ratios = {c: r["lifecycle"][("mcp_jobs", c)] / r["lifecycle"][("ceiling", c)]
-                  for (s, c) in r["lifecycle"] if s == "mcp_jobs" and ("ceiling", c) in r["lifecycle"]}
-        best_c = max(ratios, key=ratios.get)
-        L.append(f"\nBest lifecycle throughput: mcp_jobs {best:.0f} jobs/s, ceiling {best_ceiling:.0f} jobs/s "
-                 f"(each at its best client count: ratio {best / best_ceiling:.2f}); best ratio at one client "
-                 f"count: {ratios[best_c]:.2f} at {best_c} clients (target >= 0.70).\n")
-        if any(s == "same rows" for (s, c) in r["lifecycle"]):
-            L.append("**Same rows** (a reference, not a peer): mcp_jobs' own statements (src/queries) issued "
-                     "directly by pgbench on plain copies of its tables: the same rows, indexes and history, "
-                     "without the function layer and the row checks. mcp_jobs / same rows is what the "
-                     "extension's code costs; same rows / ceiling is what the history and indexes cost.\n")
-            L.append("| clients | same rows jobs/s | mcp_jobs / same rows | same rows / ceiling |")
-            L.append("|---:|---:|---:|---:|")
-            for c in sorted(c for (s, c) in r["lifecycle"] if s == "same rows"):
-                x = r["lifecycle"][("same rows", c)]
-                L.append(f"| {c} | {x:.0f} | {r['lifecycle'][('mcp_jobs', c)] / x:.2f} | "
-                         f"{x / r['lifecycle'][('ceiling', c)]:.2f} |")
-            L.append("")
-        L.append("## Drain: claim + complete of jobs already queued (jobs/s)\n")
-        L.append("mcp_jobs takes jobs three ways: one per call (`claim_next_job`, then `complete_job`: two "
-                 "transactions per job), **complete+claim** (`complete_and_claim_next` completes a job and "
-                 "claims the next in one call: one transaction per job) and batched (`claim_jobs` / "
-                 "`complete_jobs` of up to 50). Each ratio column is one of them against each row.\n")
-        labels = [label for _, label in DRAIN_MODES.values()]
-        L.append("| system | clients | jobs/s | " + " | ".join(f"mcp_jobs{label} / this" for label in labels) + " |")
-        L.append("|---|---:|---:|" + "---:|" * len(labels))
-        mcp_of = {label: next((v for (s, c), v in r["drain"].items() if s == "mcp_jobs" + label), None)
-                  for label in labels}
-        dry = set(r.get("drain_dry", []))
-        for (s, c), v in r["drain"].items():
-            cols = [f"{mcp_of[label] / v:.2f}" if mcp_of[label] else "-" for label in labels]
-            mark = ">= " if s in dry else ""
-            L.append(f"| {s} | {c} | {mark}{v:.0f} | " + " | ".join(cols) + " |")
-        if dry:
-            L.append("\n`>=`: the queue ran dry before the round ended, so the figure is a lower bound.")
-        L.append("\n## Claim latency (mcp_jobs.claim_next_job, 1 client, committed claims)\n")
-        L.append("Each queue in its own database, measured in interleaved rounds (the order rotating; the first 10 "
-                 "claims of each round left out). Latency as pgbench sees it; server mean is pg_stat_statements' "
-                 "execution time of the call.\n")
-        L.append("| jobs in table | p50 ms | p99 ms | claims | p50 / p50 at smallest queue | server mean ms | "
-                 "server mean / smallest queue's |")
-        L.append("|---|---:|---:|---:|---:|---:|---:|")
-        first = next(iter(r["latency"].values()))
-        base, base_server = first[0], first[3]
-        for name, (p50, p99, n, server) in r["latency"].items():
-            ratio = f"{server / base_server:.2f}" if base_server else "-"
-            L.append(f"| {name} | {p50:.3f} | {p99:.3f} | {n} | {p50 / base:.2f} | {server:.3f} | {ratio} |")
-        L.append("\n## Per job lifecycle footprint (1-client lifecycle run, from empty tables)\n")
-        L.append("| system | WAL bytes/job | table+index growth bytes/job | dead tuples/job | mcp WAL ratio |")
-        L.append("|---|---:|---:|---:|---:|")
+        thr = {kind: {} for kind in ("enqueue", "lifecycle")}
+        for kind in thr:
+            for (s, c), v in r[kind].items():
+                thr[kind].setdefault(str(c), {})[s] = round(v)
+        rounds = {}
+        for (s, c), xs in r.get("rounds", {}).items():
+            rounds.setdefault(str(c), {})[s] = [round(x) for x in xs]
+        clients = {c for (_, c) in r["drain"]}
         fp = {s: r["footprint"][s][min(r["footprint"][s])] for s in r["footprint"]}
-        for s in [s for s in SYSTEMS if s in fp]:
-            f = fp[s]
-            L.append(f"| {s} | {f['wal']:.0f} | {f['size']:.0f} | {f['dead']:.2f} | {fp['mcp_jobs']['wal'] / f['wal']:.2f} |")
-        if r.get("memory"):
-            m = r["memory"]
-            L.append(f"\nBackend memory over many calls (one connection, RssAnon): {m['rss0']} kB before, "
-                     f"{m['rss1']} kB after {m['claim_calls']:,} claim_next_job calls (empty queue, 1000 per "
-                     f"statement, the argument correlated so that each row calls it), {m['rss2']} kB after a further {m['enqueue_calls']:,} enqueue_job calls.")
-        if r["rss"]:
-            x = r["rss"]
-            L.append(f"\nBackend memory (RssAnon of the pgbench backend in the 1-client mcp_jobs lifecycle run): "
-                     f"{x['rss_early_kb']} kB after ~1 s, {x['rss_late_kb']} kB at the end, "
-                     f"over {x['calls']} function calls in that backend.\n")
-        return "\n".join(L)
+        m, x = r.get("memory"), r["rss"]
+        return {
+            "throughput": thr,
+            "lifecycle_rounds": rounds,
+            "drain": {"clients": min(clients) if clients else None,
+                      "jobs_per_s": {s: round(v) for (s, c), v in r["drain"].items()},
+                      "ran_dry": list(r.get("drain_dry", []))},
+            "latency": [{"queue": name, "p50_ms": round(p50, 3), "p99_ms": round(p99, 3), "claims": n,
+                         "server_mean_ms": round(server, 3)}
+                        for name, (p50, p99, n, server) in r["latency"].items()],
+            "footprint": {s: {"wal_bytes": round(f["wal"]), "growth_bytes": round(f["size"]),
+                              "dead_tuples": round(f["dead"], 2), "server_cpu_ms": round(f["cpu_ms"], 3)}
+                          for s, f in fp.items()},
+            "memory": ({"claim_calls": m["claim_calls"], "enqueue_calls": m["enqueue_calls"],
+                        "rss_before_kb": m["rss0"], "rss_after_claims_kb": m["rss1"],
+                        "rss_after_enqueues_kb": m["rss2"]} if m else None),
+            "lifecycle_rss": ({"early_kb": x["rss_early_kb"], "late_kb": x["rss_late_kb"], "calls": x["calls"]}
+                              if x else None),
+            "explain": r.get("explain", ""),
+            "statements": r.get("statements", ""),
+        }
+
+    def report(self):
+        return render_report(self.data())
 
     def chart(self, path):
         import matplotlib
@@ -705,18 +657,22 @@ def versions():
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(
+        description="Benchmark mcp_jobs against pg-boss, graphile-worker and a bare-write ceiling. A full run "
+                    "writes its figures to bench/results/run-NNN.json and renders BENCHMARKS.md from "
+                    "bench/BENCHMARKS.tmpl.md and bench/results/ (schema: bench/results/README.md).")
     ap.add_argument("--smoke", action="store_true", help="tiny run (seconds) that only checks the harness works")
-    ap.add_argument("--seconds", type=int, help="seconds per throughput measurement (default 10; 1 in smoke)")
+    ap.add_argument("--seconds", type=int, help="seconds per throughput measurement (default 12; 1 in smoke)")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per measurement (default 3)")
     ap.add_argument("--out", default=os.path.join(HERE, "out"), help="directory for raw outputs")
-    ap.add_argument("--no-write", action="store_true", help="do not write BENCHMARKS.md and bench/throughput.png")
-    ap.add_argument("--render", metavar="RENDER_JSON",
-                    help="only rewrite BENCHMARKS.md from a previous run's out/render.json")
+    ap.add_argument("--no-write", action="store_true",
+                    help="write nothing to bench/results, BENCHMARKS.md or bench/throughput.png")
+    ap.add_argument("--render", nargs="?", const="", metavar="RESULT_JSON",
+                    help="measure nothing: rewrite BENCHMARKS.md from bench/results (its report from "
+                         "RESULT_JSON, default the newest full run there)")
     args = ap.parse_args()
-    if args.render:
-        with open(args.render) as f:
-            write_md(json.load(f))
+    if args.render is not None:
+        write_md(load_result(args.render) if args.render else latest_full_run(load_results()), load_results())
         return
     b = Bench(args)
     started = time.time()
@@ -741,45 +697,329 @@ def main():
             f.write(report + "\n")
         with open(os.path.join(args.out, "pg_stat_statements.txt"), "w") as f:
             f.write(b.results["statements"] + "\n")
-        render = {"report": report, "cpu": cpu, "nproc": nproc, "free": free, "node": node, "versions": vers,
-                  "elapsed": time.time() - started, "version": b.version, "settings": b.settings,
-                  "explain": b.results.get("explain", ""), "statements": b.results["statements"]}
-        with open(os.path.join(args.out, "render.json"), "w") as f:
-            json.dump(render, f, indent=1)
+        result = run_metadata(args, b, started) | b.data()
+        result["machine"] = {"cpu": cpu, "nproc": nproc, "node": node, "pg_boss": vers["pg-boss"],
+                             "graphile_worker": vers["graphile-worker"], "postgresql": b.version,
+                             "elapsed_s": round(time.time() - started), "free": free}
+        result["settings"] = [list(s) for s in b.settings]
+        with open(os.path.join(args.out, "result.json"), "w") as f:
+            json.dump(result, f, indent=1)
         if not args.smoke and not args.no_write:
+            path = os.path.join(RESULTS, f"run-{result['run']:03d}.json")
+            with open(path, "w") as f:
+                json.dump(result, f, indent=1)
+                f.write("\n")
+            log(f"wrote {os.path.relpath(path, ROOT)}")
             b.chart(os.path.join(HERE, "throughput.png"))
-            write_md(render)
+            write_md(result, load_results())
         log(f"done in {time.time() - started:.0f}s")
     finally:
         b.close()
 
 
-def read_section(name):
-    path = os.path.join(HERE, name)
-    if not os.path.exists(path):
-        return "(not written yet)"
+# ------------------------------------------------------------------ results and the report
+# A run's figures are a JSON document in bench/results/ (schema: bench/results/README.md); the report
+# tables and BENCHMARKS.md are rendered from those documents only, so that a past run renders as it
+# did and a re-render (--render) needs no cluster.
+RESULTS = os.path.join(HERE, "results")
+PEERS = ("mcp_jobs", "ceiling", "pg-boss", "graphile-worker")
+# the lifecycle target of issue 5: mcp_jobs / ceiling at its best client count
+CEILING_TARGET = 0.70
+# the claim latency target: p50 at 1M queued at most this times p50 at the smallest queue
+LATENCY_TARGET = 1.2
+
+
+def git(*args):
+    p = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+    return p.stdout.strip() if p.returncode == 0 else None
+
+
+def load_result(path):
     with open(path) as f:
-        return f.read().strip()
+        return json.load(f)
 
 
-def write_md(r):
-    report, cpu, nproc, free, node, vers, elapsed = (r["report"], r["cpu"], r["nproc"], r["free"], r["node"],
-                                                     r["versions"], r["elapsed"])
-    tmpl_path = os.path.join(HERE, "BENCHMARKS.tmpl.md")
-    with open(tmpl_path) as f:
+def load_results():
+    """Every run of bench/results, oldest first (full runs before the partial runs made after them)."""
+    out = []
+    if os.path.isdir(RESULTS):
+        for name in sorted(os.listdir(RESULTS)):
+            if name.endswith(".json"):
+                out.append(load_result(os.path.join(RESULTS, name)))
+    return sorted(out, key=lambda r: (r["run"], r.get("kind", "full") != "full", r.get("label", "")))
+
+
+def latest_full_run(results):
+    full = [r for r in results if r.get("kind", "full") == "full" and r.get("complete")]
+    if not full:
+        raise SystemExit("bench/results holds no complete full run to render")
+    return full[-1]
+
+
+def run_metadata(args, b, started):
+    """Who, what and when of a new run: the next run number, the code measured, the command."""
+    runs = [r["run"] for r in load_results()]
+    version = b.sql("mcp", "SELECT extversion FROM pg_extension WHERE extname = 'mcp_jobs'")[0][0]
+    head = git("rev-parse", "--short", "HEAD")
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    subject = git("log", "-1", "--format=%s")
+    argv = " ".join(sys.argv[1:])
+    return {
+        "schema_version": 1,
+        "run": max(runs, default=0) + 1,
+        "started_utc": time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(started)),
+        "mcp_jobs_version": version,
+        "code": (f"commit {head}" + (" with uncommitted changes" if dirty else "") + f" \"{subject}\"") if head else
+                "not a git checkout",
+        "command": f"PG_CONFIG={os.environ.get('PG_CONFIG', '')} python3 bench/run.py {argv}".rstrip(),
+        "source": "bench/run.py",
+        "kind": "full",
+        "complete": True,
+        "notes": [],
+        "method": {"rounds": 1 if b.smoke else b.rounds, "round_seconds": max(1, round(b.T / (1 if b.smoke else b.rounds))),
+                   "pg_stat_statements_track": SETTINGS["pg_stat_statements.track"],
+                   "latency": f"one database per queue, {1 if b.smoke else 4} interleaved rounds"},
+    }
+
+
+def ratio(a, b):
+    return a / b if a and b else None
+
+
+def fmt(x, spec=".2f", none="-"):
+    return none if x is None else format(x, spec)
+
+
+def key_ratios(r):
+    """The ratios runs are compared by: from a run's figures where it has them, else as recorded in its
+    `ratios` (runs of which only ratios were kept). Missing: None, or absent from a dict."""
+    given = r.get("ratios", {})
+    life = r.get("throughput", {}).get("lifecycle", {})
+    drain = r.get("drain", {}).get("jobs_per_s", {})
+    lat = r.get("latency") or []
+    cs = sorted(life, key=int)
+
+    def per_clients(a, b):
+        return {c: ratio(life[c].get(a), life[c].get(b)) for c in cs if life[c].get(a) and life[c].get(b)}
+
+    out = {
+        "lifecycle_over_ceiling": {**given.get("lifecycle_over_ceiling", {}), **per_clients("mcp_jobs", "ceiling")},
+        "same_rows_over_ceiling": {**given.get("same_rows_over_ceiling", {}), **per_clients("same rows", "ceiling")},
+        "mcp_over_same_rows": {**given.get("mcp_over_same_rows", {}), **per_clients("mcp_jobs", "same rows")},
+    }
+    for key, peer in (("lifecycle_over_pg_boss", "pg-boss"), ("lifecycle_over_graphile", "graphile-worker")):
+        xs = list(per_clients("mcp_jobs", peer).values())
+        out[key] = [min(xs), max(xs)] if xs else given.get(key)
+    for key, a, b in (("drain_over_graphile", "mcp_jobs", "graphile-worker"),
+                      ("drain_loop_over_graphile", "mcp_jobs (complete+claim)", "graphile-worker"),
+                      ("drain_batched_over_graphile_batched", "mcp_jobs (batched)", "graphile-worker (batched)")):
+        out[key] = ratio(drain.get(a), drain.get(b)) or given.get(key)
+    for key, field in (("claim_p50_over_smallest", "p50_ms"), ("claim_server_mean_over_smallest", "server_mean_ms")):
+        base = lat[0].get(field) if lat else None
+        out[key] = {**given.get(key, {}),
+                    **({e["queue"]: ratio(e.get(field), base) for e in lat[1:] if e.get(field)} if base else {})}
+    return out
+
+
+def render_report(d):
+    """The report tables of one run (a bench/results document)."""
+    L = []
+    thr = d["throughput"]
+    L.append("### Throughput (jobs/s; higher is better)\n")
+    L.append("| measurement | clients | mcp_jobs | ceiling | pg-boss | graphile-worker | mcp/ceiling | mcp/pg-boss | mcp/graphile |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for kind in ("enqueue", "lifecycle"):
+        for c in sorted(thr.get(kind, {}), key=int):
+            v = thr[kind][c]
+            m = v["mcp_jobs"]
+            L.append(f"| {kind} | {c} | " + " | ".join(f"{v[s]:.0f}" for s in PEERS) + " | "
+                     + " | ".join(fmt(ratio(m, v[s])) for s in PEERS[1:]) + " |")
+    rounds = d.get("lifecycle_rounds") or {}
+    if rounds:
+        systems = [s for s in SYSTEMS if any(s in rounds[c] for c in rounds)]
+        L.append("\nLifecycle jobs/s of each interleaved round (the spread shows the machine's noise):\n")
+        L.append("| clients | " + " | ".join(systems) + " |")
+        L.append("|---:|" + "---|" * len(systems))
+        for c in sorted(rounds, key=int):
+            L.append(f"| {c} | " + " | ".join("/".join(f"{x:.0f}" for x in rounds[c].get(s, [])) for s in systems) + " |")
+    life = thr.get("lifecycle", {})
+    if life:
+        best = max(v["mcp_jobs"] for v in life.values())
+        best_ceiling = max(v["ceiling"] for v in life.values())
+        ratios = {c: life[c]["mcp_jobs"] / life[c]["ceiling"] for c in life}
+        best_c = max(ratios, key=ratios.get)
+        L.append(f"\nBest lifecycle throughput: mcp_jobs {best:.0f} jobs/s, ceiling {best_ceiling:.0f} jobs/s "
+                 f"(each at its best client count: ratio {best / best_ceiling:.2f}); best ratio at one client "
+                 f"count: {ratios[best_c]:.2f} at {best_c} clients (target >= {CEILING_TARGET:.2f}).\n")
+    rows = [c for c in sorted(life, key=int) if life[c].get("same rows")]
+    if rows:
+        L.append("**Same rows** (a reference, not a peer): mcp_jobs' own statements (src/queries) issued "
+                 "directly by pgbench on plain copies of its tables: the same rows, indexes and history, "
+                 "without the function layer and the row checks. mcp_jobs / same rows is what the "
+                 "extension's code costs; same rows / ceiling is what the history and indexes cost.\n")
+        L.append("| clients | same rows jobs/s | mcp_jobs / same rows | same rows / ceiling |")
+        L.append("|---:|---:|---:|---:|")
+        for c in rows:
+            x = life[c]["same rows"]
+            L.append(f"| {c} | {x:.0f} | {life[c]['mcp_jobs'] / x:.2f} | {x / life[c]['ceiling']:.2f} |")
+        L.append("")
+    drain = d["drain"]["jobs_per_s"]
+    L.append("### Drain: claim + complete of jobs already queued (jobs/s)\n")
+    L.append("mcp_jobs takes jobs three ways: one per call (`claim_next_job`, then `complete_job`: two "
+             "transactions per job), **complete+claim** (`complete_and_claim_next` completes a job and "
+             "claims the next in one call: one transaction per job) and batched (`claim_jobs` / "
+             "`complete_jobs` of up to 50). Each ratio column is one of them against each row.\n")
+    labels = [label for _, label in DRAIN_MODES.values() if "mcp_jobs" + label in drain]
+    L.append("| system | clients | jobs/s | " + " | ".join(f"mcp_jobs{label} / this" for label in labels) + " |")
+    L.append("|---|---:|---:|" + "---:|" * len(labels))
+    dry = set(d["drain"].get("ran_dry", []))
+    for s, v in drain.items():
+        mark = ">= " if s in dry else ""
+        L.append(f"| {s} | {d['drain']['clients']} | {mark}{v:.0f} | "
+                 + " | ".join(fmt(ratio(drain["mcp_jobs" + label], v)) for label in labels) + " |")
+    if dry:
+        L.append("\n`>=`: the queue ran dry before the round ended, so the figure is a lower bound.")
+    L.append("\n### Claim latency (mcp_jobs.claim_next_job, 1 client, committed claims)\n")
+    L.append("Each queue in its own database, measured in interleaved rounds (the order rotating; the first 10 "
+             "claims of each round left out). Latency as pgbench sees it; server mean is pg_stat_statements' "
+             "execution time of the call.\n")
+    L.append("| jobs in table | p50 ms | p99 ms | claims | p50 / p50 at smallest queue | server mean ms | "
+             "server mean / smallest queue's |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|")
+    lat = d["latency"]
+    for e in lat:
+        L.append(f"| {e['queue']} | {e['p50_ms']:.3f} | {e['p99_ms']:.3f} | {e['claims']} | "
+                 f"{fmt(ratio(e['p50_ms'], lat[0]['p50_ms']))} | {fmt(e.get('server_mean_ms'), '.3f')} | "
+                 f"{fmt(ratio(e.get('server_mean_ms'), lat[0].get('server_mean_ms')))} |")
+    L.append("\n### Per job lifecycle footprint (1-client lifecycle run, from empty tables)\n")
+    fp = d["footprint"]
+    cpu = all("server_cpu_ms" in f for f in fp.values())
+    L.append("| system | WAL bytes/job | table+index growth bytes/job | dead tuples/job | mcp WAL ratio |"
+             + (" server CPU ms/job |" if cpu else ""))
+    L.append("|---|---:|---:|---:|---:|" + ("---:|" if cpu else ""))
+    for s in [s for s in SYSTEMS if s in fp]:
+        f = fp[s]
+        L.append(f"| {s} | {f['wal_bytes']:.0f} | {f['growth_bytes']:.0f} | {f['dead_tuples']:.2f} | "
+                 f"{fp['mcp_jobs']['wal_bytes'] / f['wal_bytes']:.2f} |" + (f" {f['server_cpu_ms']:.3f} |" if cpu else ""))
+    m = d.get("memory")
+    if m:
+        L.append(f"\nBackend memory over many calls (one connection, RssAnon): {m['rss_before_kb']} kB before, "
+                 f"{m['rss_after_claims_kb']} kB after {m['claim_calls']:,} claim_next_job calls (empty queue, 1000 "
+                 f"per statement, the argument correlated so that each row calls it), {m['rss_after_enqueues_kb']} kB "
+                 f"after a further {m['enqueue_calls']:,} enqueue_job calls.")
+    x = d.get("lifecycle_rss")
+    if x:
+        L.append(f"\nBackend memory (RssAnon of the pgbench backend in the 1-client mcp_jobs lifecycle run): "
+                 f"{x['early_kb']} kB after ~1 s, {x['late_kb']} kB at the end, "
+                 f"over {x['calls']} function calls in that backend.\n")
+    return "\n".join(L)
+
+
+def render_targets(d):
+    """Issue 5's targets against one run."""
+    k = key_ratios(d)
+    lc = k["lifecycle_over_ceiling"]
+    best_c = max(lc, key=lambda c: lc[c] or 0)
+    pb, gw = k["lifecycle_over_pg_boss"], k["lifecycle_over_graphile"]
+    drain = d["drain"]["jobs_per_s"]
+    lat = {e["queue"]: e for e in d["latency"]}
+    q1m = k["claim_p50_over_smallest"].get("1M queued")
+    f1m = k["claim_p50_over_smallest"].get("1k queued + 1M finished")
+    s1m = k["claim_server_mean_over_smallest"]
+    m = d.get("memory")
+
+    def met(ok):
+        return "met" if ok else "**not met**"
+
+    rows = [
+        ("lifecycle >= 0.70 of the bare-write ceiling at the best client count",
+         f"{met(lc[best_c] >= CEILING_TARGET)}: {lc[best_c]:.2f} at {best_c} clients; at 1, 2, 4, 8 clients "
+         + ", ".join(fmt(lc.get(c)) for c in ("1", "2", "4", "8"))),
+        ("ahead of pg-boss", f"{met(pb[0] > 1)}: lifecycle {pb[0]:.2f}-{pb[1]:.2f}x over client counts; "
+         f"drain {fmt(k_ratio(drain, 'mcp_jobs', 'pg-boss'))}x, batched "
+         f"{fmt(k_ratio(drain, 'mcp_jobs (batched)', 'pg-boss (batched)'))}x"),
+        ("ahead of graphile-worker's unbatched path",
+         f"{met(gw[0] > 1)} for the lifecycle: {gw[0]:.2f}-{gw[1]:.2f}x; one job at a time in a drain: complete+claim "
+         f"{fmt(k['drain_loop_over_graphile'])}x, claim + complete {fmt(k['drain_over_graphile'])}x"),
+        ("a batch API ahead of graphile-worker's batched path",
+         f"{met((k['drain_batched_over_graphile_batched'] or 0) > 1)}: "
+         f"{fmt(k['drain_batched_over_graphile_batched'])}x ({drain.get('mcp_jobs (batched)', 0):.0f} against "
+         f"{drain.get('graphile-worker (batched)', 0):.0f} jobs/s)"),
+        (f"claim p50 at 1M queued <= {LATENCY_TARGET}x p50 at 1k; no growth with finished history",
+         f"{met(q1m is not None and q1m <= LATENCY_TARGET)} at 1M queued: {fmt(q1m)}x "
+         f"({fmt(lat.get('1M queued', {}).get('p50_ms'), '.3f')} ms); {met(f1m is not None and f1m <= LATENCY_TARGET)} "
+         f"with 1M finished: {fmt(f1m)}x; "
+         f"server mean {fmt(s1m.get('1M queued'))}x and {fmt(s1m.get('1k queued + 1M finished'))}x"),
+        ("no per-backend memory growth over 1M calls",
+         f"RssAnon {m['rss_before_kb']} kB -> {m['rss_after_claims_kb']} kB after {m['claim_calls']:,} "
+         f"claim_next_job calls -> {m['rss_after_enqueues_kb']} kB after {m['enqueue_calls']:,} enqueue_job calls"
+         if m else "-"),
+    ]
+    return "| target | run " + str(d["run"]) + " |\n|---|---|\n" + "\n".join(f"| {a} | {b} |" for a, b in rows)
+
+
+def k_ratio(drain, a, b):
+    return ratio(drain.get(a), drain.get(b))
+
+
+def render_history(results):
+    """One line per run of bench/results: the ratios runs are compared by. `~`: one of the two entries
+    ran dry (a lower bound)."""
+    L = ["| run | date | version | lifecycle / ceiling at 1, 2, 4, 8 clients | same rows / ceiling at 8 | "
+         "lifecycle / pg-boss, / graphile-worker | drain / graphile-worker: claim + complete, complete+claim, "
+         "batched / batched | claim p50, x of the smallest queue: 1M queued, 1M finished |",
+         "|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        k = key_ratios(r)
+        lc = k["lifecycle_over_ceiling"]
+        pb, gw = k["lifecycle_over_pg_boss"], k["lifecycle_over_graphile"]
+        lat = k["claim_p50_over_smallest"]
+        dry = set(r.get("drain", {}).get("ran_dry", []))
+        name = str(r["run"]) + ("" if r.get("kind", "full") == "full" else f", {r['kind']}")
+        name += "" if r.get("complete") else " (partial)"
+        drains = []
+        for key, entries in (("drain_over_graphile", ("mcp_jobs", "graphile-worker")),
+                             ("drain_loop_over_graphile", ("mcp_jobs (complete+claim)", "graphile-worker")),
+                             ("drain_batched_over_graphile_batched",
+                              ("mcp_jobs (batched)", "graphile-worker (batched)"))):
+            drains.append(("~" if dry & set(entries) else "") + fmt(k[key]))
+        L.append(f"| [{name}](bench/results/{result_file(r)}) | {(r.get('started_utc') or '-')[:10]} | "
+                 f"{r['mcp_jobs_version']} | "
+                 + (", ".join(fmt(lc.get(c)) for c in ("1", "2", "4", "8")) if lc else "-") + " | "
+                 + fmt(k["same_rows_over_ceiling"].get("8")) + " | "
+                 + (f"{pb[0]:.1f}-{pb[1]:.1f}x, {gw[0]:.1f}-{gw[1]:.1f}x" if pb and gw else "-") + " | "
+                 + ", ".join(drains) + " | "
+                 + ", ".join(fmt(lat.get(q)) for q in ("1M queued", "1k queued + 1M finished")) + " |")
+    return "\n".join(L)
+
+
+def result_file(r):
+    if r.get("kind", "full") == "full":
+        return f"run-{r['run']:03d}.json"
+    return f"run-{r['run']:03d}-latency-{r['label'].rsplit('-', 1)[1]}.json"
+
+
+def write_md(d, results):
+    """BENCHMARKS.md: bench/BENCHMARKS.tmpl.md with the report of run `d` and the table of all runs."""
+    with open(os.path.join(HERE, "BENCHMARKS.tmpl.md")) as f:
         tmpl = f.read()
-    settings = "\n".join(f"    {k} = {v}" for k, v in r["settings"])
-    text = (tmpl.replace("{{REPORT}}", report)
-            .replace("{{MACHINE}}", f"- CPU: {cpu}\n- nproc: {nproc}\n- node {node}, pg-boss {vers['pg-boss']}, "
-                     f"graphile-worker {vers['graphile-worker']}\n- {r['version']}\n- run took {elapsed:.0f} s\n\n"
-                     f"`free -h`:\n\n" + "\n".join("    " + l for l in free.splitlines()))
+    mach = d["machine"]
+    settings = "\n".join(f"    {k} = {v}" for k, v in d["settings"])
+    text = (tmpl.replace("{{RUN}}", f"run {d['run']} ({d['started_utc']}, mcp_jobs {d['mcp_jobs_version']}, "
+                                    f"{d['code']}): `{d['command']}`")
+            .replace("{{REPORT}}", render_report(d))
+            .replace("{{TARGETS}}", render_targets(d))
+            .replace("{{HISTORY}}", render_history(results))
+            .replace("{{MACHINE}}", f"- CPU: {mach['cpu']}\n- nproc: {mach['nproc']}\n- node {mach['node']}, pg-boss "
+                     f"{mach['pg_boss']}, graphile-worker {mach['graphile_worker']}\n- {mach['postgresql']}\n"
+                     f"- run took {mach['elapsed_s']} s\n\n`free -h`:\n\n"
+                     + "\n".join("    " + line for line in mach["free"].splitlines()))
             .replace("{{SETTINGS}}", settings)
-            .replace("{{METHOD}}", read_section("METHOD.md"))
-            .replace("{{ANALYSIS}}", read_section("ANALYSIS.md"))
-            .replace("{{EXPLAIN}}", "\n".join("    " + l for l in r["explain"].splitlines()))
-            .replace("{{STATEMENTS}}", "\n".join("    " + l for l in r["statements"].splitlines())))
+            .replace("{{EXPLAIN}}", "\n".join("    " + line for line in d["explain"].splitlines()))
+            .replace("{{STATEMENTS}}", "\n".join("    " + line for line in d["statements"].splitlines())))
     with open(os.path.join(ROOT, "BENCHMARKS.md"), "w") as f:
         f.write(text)
+    log(f"wrote BENCHMARKS.md (run {d['run']}, {len(results)} runs in bench/results)")
 
 
 if __name__ == "__main__":
