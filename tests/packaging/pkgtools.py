@@ -109,7 +109,12 @@ def write_extension_files(files: dict[Path, tuple[bytes, int]]) -> None:
 @contextmanager
 def system_pg_lock(timeout: float = 1800.0) -> Iterator[None]:
     """Hold /tmp/mcp_jobs_system_pg.lock (what `flock /tmp/mcp_jobs_system_pg.lock CMD` takes): other
-    checkouts on this machine install into the same PostgreSQL."""
+    checkouts on this machine install into the same PostgreSQL. A caller that already holds it for
+    this process tree (`MCP_JOBS_SYSTEM_PG_LOCK_HELD=1 flock /tmp/mcp_jobs_system_pg.lock pytest ...`)
+    says so in that variable: taking it again here would wait for ourselves."""
+    if os.environ.get("MCP_JOBS_SYSTEM_PG_LOCK_HELD") == "1":
+        yield
+        return
     with open(LOCK_PATH, "a") as f:
         deadline = time.monotonic() + timeout
         while True:

@@ -176,8 +176,8 @@ def _one_job_lifecycle(conn: psycopg.Connection[Any], tag: str) -> None:
                         (job,)).fetchone() == ("processing", "pkg-worker", run_id)
     done = conn.execute("SELECT mcp_jobs.complete_job(%s, %s, '{\"ok\": true}')", (job, run_id)).fetchone()[0]  # type: ignore[index]
     assert done["status"] == "completed"
-    assert conn.execute("SELECT status, attempts, result, current_run_id FROM mcp_jobs.jobs WHERE id = %s",
-                        (job,)).fetchone() == ("completed", 1, {"ok": True}, None)
+    assert conn.execute("SELECT status, attempts, result, finished_at IS NOT NULL FROM mcp_jobs.jobs WHERE id = %s",
+                        (job,)).fetchone() == ("completed", 1, {"ok": True}, True)
     assert conn.execute("SELECT id, attempt, worker_id, outcome FROM mcp_jobs.job_runs WHERE job_id = %s",
                         (job,)).fetchall() == [(run_id, 1, "pkg-worker", "completed")]
     assert [r[0] for r in conn.execute("SELECT event_type FROM mcp_jobs.job_events WHERE job_id = %s ORDER BY id",
