@@ -12,6 +12,7 @@ import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -80,14 +81,22 @@ def pg_dirs(pg_config: str = SYSTEM_PG_CONFIG) -> tuple[Path, Path]:
     return Path(share) / "extension", Path(lib)
 
 
-def extension_files(pg_config: str = SYSTEM_PG_CONFIG) -> dict[Path, tuple[bytes, int]]:
-    """Every mcp_jobs file of the installation: path -> (content, permission bits)."""
-    files: dict[Path, tuple[bytes, int]] = {}
+class FileState(NamedTuple):
+    content: bytes
+    mode: int  # permission bits
+    uid: int
+    gid: int
+
+
+def extension_files(pg_config: str = SYSTEM_PG_CONFIG) -> dict[Path, FileState]:
+    """Every mcp_jobs file of the installation, with its content, permissions and owner."""
+    files: dict[Path, FileState] = {}
     for d in pg_dirs(pg_config):
         for pattern in EXTENSION_GLOBS:
             for p in d.glob(pattern):
                 if p.is_file():
-                    files[p] = (p.read_bytes(), p.stat().st_mode & 0o7777)
+                    st = p.stat()
+                    files[p] = FileState(p.read_bytes(), st.st_mode & 0o7777, st.st_uid, st.st_gid)
     return files
 
 
@@ -96,13 +105,14 @@ def remove_extension_files(pg_config: str = SYSTEM_PG_CONFIG) -> None:
         p.unlink()
 
 
-def write_extension_files(files: dict[Path, tuple[bytes, int]]) -> None:
+def write_extension_files(files: dict[Path, FileState]) -> None:
     """Write files through a new inode (rename), so that a server that has the old library mapped
     keeps running."""
-    for p, (content, mode) in files.items():
+    for p, f in files.items():
         tmp = p.with_name(f".{p.name}.restore-{os.getpid()}")
-        tmp.write_bytes(content)
-        os.chmod(tmp, mode)
+        tmp.write_bytes(f.content)
+        os.chown(tmp, f.uid, f.gid)
+        os.chmod(tmp, f.mode)
         os.replace(tmp, p)
 
 

@@ -29,6 +29,7 @@ from pkgtools import (
     PACKAGE,
     REPO,
     SYSTEM_PG_CONFIG,
+    FileState,
     archived_versions,
     build_previous_deb,
     cargo_version,
@@ -89,9 +90,9 @@ def previous_deb(deb: Path, out_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def system_pg(deb: Path, previous_deb: Path) -> Iterator[dict[Path, tuple[bytes, int]]]:
+def system_pg(deb: Path, previous_deb: Path) -> Iterator[dict[Path, FileState]]:
     """The system PostgreSQL, locked and emptied of mcp_jobs files for this module; afterwards it
-    holds exactly the files it had, byte for byte and with their permissions. A registration of the
+    holds exactly the files it had, byte for byte, with their permissions and owners. A registration of the
     package left by an interrupted run is purged (its files, saved first, are written back as they
     were)."""
     _can_install()
@@ -111,7 +112,7 @@ def system_pg(deb: Path, previous_deb: Path) -> Iterator[dict[Path, tuple[bytes,
 
 
 @pytest.fixture
-def clean(system_pg: dict[Path, tuple[bytes, int]]) -> None:
+def clean(system_pg: dict[Path, FileState]) -> None:
     """Each install test starts with the package not installed and no mcp_jobs file."""
     purge()
     remove_extension_files()
