@@ -28,6 +28,12 @@ if ! cargo pgrx --version 2>/dev/null | grep -q "0.18.1"; then
   cargo install cargo-pgrx --version 0.18.1 --locked --quiet
 fi
 
+# META.json validator of the PGXN meta spec (tests/packaging)
+if ! pgxn_meta --version 2>/dev/null | grep -q "0.7.0"; then
+  echo "setup: installing pgxn_meta 0.7.0 (META.json validator, about 2 minutes)"
+  cargo install pgxn_meta --version 0.7.0 --locked --quiet
+fi
+
 PGRX_HOME=${PGRX_HOME:-$HOME/.pgrx}
 if ! grep -qs "^pg15 *= *\"$PG_CONFIG\"" "$PGRX_HOME/config.toml"; then
   echo "setup: cargo pgrx init --pg15 $PG_CONFIG"

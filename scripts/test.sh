@@ -10,6 +10,12 @@ bash scripts/setup.sh
 export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 PGDATA_BASE=${MCP_JOBS_TEST_PGDATA:-/tmp/mcp_jobs_pgrx_test}
 
+# The tests install into the system PostgreSQL ($PG_CONFIG); two checkouts testing at once on one
+# machine would overwrite each other's files, so the whole run holds this lock.
+exec 9>/tmp/mcp_jobs_system_pg.lock
+flock 9
+export MCP_JOBS_SYSTEM_PG_LOCK_HELD=1
+
 echo "== cargo pgrx test"
 cargo pgrx test pg15 --runas postgres --pgdata "$PGDATA_BASE"
 
