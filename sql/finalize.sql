@@ -26,6 +26,7 @@ COMMENT ON COLUMN mcp_jobs.jobs.created_at IS 'When the job was enqueued.';
 COMMENT ON COLUMN mcp_jobs.jobs.updated_at IS 'When the row last changed.';
 COMMENT ON COLUMN mcp_jobs.jobs.started_at IS 'When the first attempt started.';
 COMMENT ON COLUMN mcp_jobs.jobs.finished_at IS 'When the job reached completed, failed or cancelled.';
+COMMENT ON COLUMN mcp_jobs.jobs.concurrency_key IS 'Optional key (a tenant, an Odoo database): the queue''s max_concurrency_per_key caps the jobs of one key in flight, and claims take a queue''s keys in turn.';
 
 COMMENT ON TABLE mcp_jobs.job_runs IS 'One row per attempt of a job (execution history).';
 COMMENT ON COLUMN mcp_jobs.job_runs.id IS 'Run id (UUIDv7), returned by claim_next_job as run_id.';
@@ -62,6 +63,22 @@ COMMENT ON COLUMN mcp_jobs.dead_letter_queue.resolution IS 'requeued or resolved
 COMMENT ON COLUMN mcp_jobs.dead_letter_queue.resolution_note IS 'The operator''s note given to resolve_dead_letter.';
 COMMENT ON COLUMN mcp_jobs.dead_letter_queue.details IS 'The details the worker passed to fail_job with the last failure (p_details: e.g. a failure analysis and its reason), or NULL.';
 
+COMMENT ON TABLE mcp_jobs.queues IS 'Flow control per queue: a row per (source, job_type), or per source (job_type NULL) whose values apply to the source''s job types that do not set their own; limits set on the source row are one budget shared by those job types. See mcp_jobs.set_queue.';
+COMMENT ON COLUMN mcp_jobs.queues.source IS 'The queue''s source.';
+COMMENT ON COLUMN mcp_jobs.queues.job_type IS 'The queue''s job type; NULL for the source''s row.';
+COMMENT ON COLUMN mcp_jobs.queues.paused IS 'true: no job of the queue is claimed (enqueues are accepted); NULL: not set here.';
+COMMENT ON COLUMN mcp_jobs.queues.max_concurrency IS 'At most this many jobs of the queue processing at once; NULL: not set here.';
+COMMENT ON COLUMN mcp_jobs.queues.max_concurrency_per_key IS 'At most this many jobs of one concurrency key processing at once; NULL: not set here.';
+COMMENT ON COLUMN mcp_jobs.queues.rate_limit IS 'At most this many claims per rate_period window (windows aligned to multiples of the period since the Unix epoch); NULL: not set here.';
+COMMENT ON COLUMN mcp_jobs.queues.rate_period IS 'The window of rate_limit; set together with it.';
+COMMENT ON COLUMN mcp_jobs.queues.max_queued IS 'At most this many jobs queued; an enqueue over it is refused (53400, HTTP 429); NULL: not set here.';
+COMMENT ON COLUMN mcp_jobs.queues.paused_at IS 'When the row was paused (alerts() warns after mcp_jobs.alert_paused_after).';
+COMMENT ON COLUMN mcp_jobs.queues.window_start IS 'State of rate_limit: the start of the current window.';
+COMMENT ON COLUMN mcp_jobs.queues.window_claims IS 'State of rate_limit: claims in the current window.';
+COMMENT ON COLUMN mcp_jobs.queues.queued_count IS 'State of max_queued: the jobs queued in the row''s scope; NULL until counted.';
+COMMENT ON COLUMN mcp_jobs.queues.created_at IS 'When the row was created.';
+COMMENT ON COLUMN mcp_jobs.queues.updated_at IS 'When the settings last changed.';
+
 COMMENT ON TABLE mcp_jobs.metrics IS 'Hourly aggregates per (hour, source, job_type), filled by aggregate_metrics().';
 COMMENT ON COLUMN mcp_jobs.metrics.hour IS 'Start of the hour (UTC-aligned date_trunc(''hour'', ...)).';
 COMMENT ON COLUMN mcp_jobs.metrics.source IS 'Job source.';
@@ -86,24 +103,27 @@ COMMENT ON COLUMN mcp_jobs.metrics.updated_at IS 'When the row was last aggregat
 -- ---------------------------------------------------------------------------------------------
 -- Comments: functions
 -- ---------------------------------------------------------------------------------------------
-COMMENT ON FUNCTION mcp_jobs._jobs_row_check(text, text, text, jsonb, integer, integer, integer, text, timestamptz, uuid, timestamptz) IS 'The row rules of mcp_jobs.jobs (constraint jobs_row_check); true, or raises check_violation (23514) naming the broken rule.';
+COMMENT ON FUNCTION mcp_jobs._jobs_row_check(text, text, text, jsonb, integer, integer, integer, text, text, timestamptz, uuid, timestamptz) IS 'The row rules of mcp_jobs.jobs (constraint jobs_row_check); true, or raises check_violation (23514) naming the broken rule.';
+COMMENT ON FUNCTION mcp_jobs._queues_changed() IS 'Trigger queues_changed: a change of mcp_jobs.queues reaches every backend''s cache of the settings (a relcache invalidation at commit) and wakes waiting claims.';
+COMMENT ON TRIGGER queues_changed ON mcp_jobs.queues IS 'A change of the flow-control settings reaches every backend at commit.';
 COMMENT ON FUNCTION mcp_jobs._job_runs_row_check(integer, text, timestamptz) IS 'The row rules of mcp_jobs.job_runs (constraint job_runs_row_check); true, or raises check_violation (23514) naming the broken rule.';
 COMMENT ON FUNCTION mcp_jobs._job_events_row_check(text) IS 'The row rule of mcp_jobs.job_events (constraint job_events_row_check): a known event_type; true, or raises check_violation (23514).';
 COMMENT ON FUNCTION mcp_jobs._delete_job_history() IS 'Trigger jobs_delete_history: deletes the runs and events of deleted jobs (what ON DELETE CASCADE did before 0.3.0).';
 COMMENT ON FUNCTION mcp_jobs._truncate_job_history() IS 'Trigger jobs_truncate_history: TRUNCATE of jobs empties job_runs and job_events too.';
 COMMENT ON TRIGGER jobs_delete_history ON mcp_jobs.jobs IS 'A deleted job takes its runs and events with it.';
 COMMENT ON TRIGGER jobs_truncate_history ON mcp_jobs.jobs IS 'TRUNCATE of jobs also empties job_runs and job_events.';
-COMMENT ON CONSTRAINT jobs_row_check ON mcp_jobs.jobs IS 'Status, names, payload, priority, attempts and the state invariants (lease, run, finished_at); see mcp_jobs._jobs_row_check.';
+COMMENT ON CONSTRAINT jobs_row_check ON mcp_jobs.jobs IS 'Status, names and keys, payload, priority, attempts and the state invariants (lease, run, finished_at); see mcp_jobs._jobs_row_check.';
 COMMENT ON CONSTRAINT job_runs_row_check ON mcp_jobs.job_runs IS 'Attempt, outcome, and a run is open (no outcome, no finished_at) or closed (both); see mcp_jobs._job_runs_row_check.';
 COMMENT ON CONSTRAINT job_events_row_check ON mcp_jobs.job_events IS 'A known event_type; see mcp_jobs._job_events_row_check.';
 COMMENT ON FUNCTION mcp_jobs.uuidv7() IS 'A new time-ordered UUIDv7 (RFC 9562), generated natively.';
 COMMENT ON FUNCTION mcp_jobs.uuidv7_time(uuid) IS 'The creation time encoded in a UUIDv7.';
 COMMENT ON FUNCTION mcp_jobs.retry_delay(integer) IS 'Backoff before retrying failed attempt n: min(retry_max_delay, retry_base_delay * 2^(n-1)) * (0.5 + 0.5 * random()).';
-COMMENT ON FUNCTION mcp_jobs.enqueue_job(text, text, jsonb, integer, timestamptz, integer, text) IS 'Enqueue a job; returns its id. Payload: a JSON object (or a string holding one); priority 0-10 (higher first); run_at: not before; max_attempts (default mcp_jobs.default_max_attempts); idempotency key: same (source, key) returns the existing job.';
-COMMENT ON FUNCTION mcp_jobs.claim_next_job(text, text[], text[], integer) IS 'Atomically claim the next due job (priority desc, run_at, enqueue order) with FOR UPDATE SKIP LOCKED; returns it with its run_id, or no row. Expired leases are requeued (or dead-lettered) first.';
+COMMENT ON FUNCTION mcp_jobs.enqueue_job(text, text, jsonb, integer, timestamptz, integer, text, text) IS 'Enqueue a job; returns its id. Payload: a JSON object (or a string holding one); priority 0-10 (higher first); run_at: not before; max_attempts (default mcp_jobs.default_max_attempts); idempotency key: same (source, key) returns the existing job; concurrency key: a tenant or resource for max_concurrency_per_key. Over the queue''s max_queued: 53400 (HTTP 429 with Retry-After through the public wrapper).';
+COMMENT ON FUNCTION mcp_jobs.enqueue_jobs(jsonb) IS 'Enqueue 1..1000 jobs in one call, all or nothing; p_jobs is an array of objects with enqueue_job''s arguments without the p_ prefix (source, job_type, payload, priority, run_at, max_attempts, idempotency_key, concurrency_key). Returns the ids in input order; an error names the 0-based index of the first bad item.';
+COMMENT ON FUNCTION mcp_jobs.claim_next_job(text, text[], text[], integer, integer) IS 'Atomically claim the next due job (priority high first; then rotating across sources and lanes; then run_at and enqueue order), skipping jobs other workers are taking and queues flow control holds back; returns it with its run_id, or no row. With p_wait_ms (0..60000) and nothing due, waits for a job to become claimable (woken by the commit of an enqueue).';
 COMMENT ON FUNCTION mcp_jobs.complete_job(uuid, uuid, jsonb) IS 'Complete a processing job; only its current run (run_id from claim_next_job) may.';
 COMMENT ON FUNCTION mcp_jobs.complete_and_claim_next(uuid, uuid, jsonb, text, text[], text[], integer) IS 'complete_job, then claim_next_job, in one call and one transaction: a worker taking jobs one at a time commits once per job instead of twice. Every argument is checked before anything is written; when the completion is refused (unknown job, wrong state, stale run, lost lease) the call raises complete_job''s error and nothing is completed or claimed. Returns the next due job with its run_id as claim_next_job does, or no row (the completion stands).';
-COMMENT ON FUNCTION mcp_jobs.claim_jobs(text, text[], text[], integer, integer) IS 'Batch claim_next_job: atomically claim up to p_limit (1..1000, default 10) due jobs in one statement, in claim order, each with its own run_id, run row and started event; 0 rows when nothing is due. Expired leases are requeued (or dead-lettered) first.';
+COMMENT ON FUNCTION mcp_jobs.claim_jobs(text, text[], text[], integer, integer, integer) IS 'Batch claim_next_job: claim up to p_limit (1..1000, default 10) due jobs in one call, in claim order (one per source in turn), each with its own run_id, run row and started event; 0 rows when nothing is due. p_wait_ms as claim_next_job.';
 COMMENT ON FUNCTION mcp_jobs.complete_jobs(uuid[], uuid[], jsonb[]) IS 'Batch complete_job: completes every (p_job_ids[i], p_run_ids[i]) pair whose run is still the job''s current processing run, with result p_results[i] (optional), in one statement. Returns one row per pair in input order: completed true, or false with reason (not found | lease expired | not processing: <status> | stale run); such a pair does not fail the batch. At most 1000 pairs; NULL arrays or elements, different lengths or a repeated job id are refused.';
 COMMENT ON FUNCTION mcp_jobs.fail_job(uuid, uuid, text, boolean, jsonb) IS 'Record a failed attempt: with attempts left and p_retry, requeue after the backoff; otherwise fail the job and write a dead letter. p_details (any JSON, e.g. a failure analysis) is kept in the failed event and the dead letter.';
 COMMENT ON FUNCTION mcp_jobs.requeue_dead_letters(uuid[]) IS 'requeue_dead_letter for 1..1000 dead letters at once, all or nothing; one row (id, job_id) per dead letter in input order.';
@@ -120,9 +140,9 @@ COMMENT ON FUNCTION mcp_jobs.get_job(uuid) IS 'One job as JSON with its runs, ev
 COMMENT ON FUNCTION mcp_jobs.get_job_stats(text) IS 'Job counts by status, total and unresolved dead letters, for one source or all.';
 
 -- ---------------------------------------------------------------------------------------------
--- Comments: monitoring, metrics and maintenance (docs/monitoring.md)
+-- Comments: monitoring, metrics and maintenance (docs/operations.md)
 -- ---------------------------------------------------------------------------------------------
-COMMENT ON VIEW mcp_jobs.queue_depth IS 'Queue depth per source and job type: queued and in-flight (processing) jobs. The seed''s depth query filters status IN (''queued'', ''running''); the in-flight state is ''processing'', so that query shows queued jobs only. security_invoker: the caller''s privileges and row-level security apply.';
+COMMENT ON VIEW mcp_jobs.queue_depth IS 'Queue depth per source and job type: queued and in-flight (processing) jobs. The MCP Jobs design''s depth query filters status IN (''queued'', ''running''); the in-flight state is ''processing'', so that query shows queued jobs only. security_invoker: the caller''s privileges and row-level security apply.';
 COMMENT ON COLUMN mcp_jobs.queue_depth.source IS 'Job source.';
 COMMENT ON COLUMN mcp_jobs.queue_depth.job_type IS 'Job type.';
 COMMENT ON COLUMN mcp_jobs.queue_depth.queued IS 'Jobs waiting to be claimed (including those scheduled for later and retries in backoff).';
@@ -132,74 +152,16 @@ COMMENT ON COLUMN mcp_jobs.queue_depth.oldest_queued_at IS 'Enqueue time of the 
 COMMENT ON COLUMN mcp_jobs.queue_depth.oldest_queued_age IS 'now() - oldest_queued_at.';
 COMMENT ON FUNCTION mcp_jobs.queue_depth() IS 'The rows of the view mcp_jobs.queue_depth, ordered by source and job type, with the oldest queued job''s age in seconds (oldest_queued_age_seconds).';
 COMMENT ON FUNCTION mcp_jobs.aggregate_metrics(timestamptz, timestamptz) IS 'Recompute mcp_jobs.metrics for every whole UTC hour touched by [p_from, p_to) (default: start of the previous hour to now()) from job_events and job_runs; rows of the range without activity are deleted, rows outside it never touched. Idempotent. At most 31 days per call (22023). Returns the rows written. Hours whose jobs were pruned (mcp_jobs.retention) cannot be recomputed.';
-COMMENT ON FUNCTION mcp_jobs.alerts() IS 'The seed''s alert thresholds per source: rows (level critical|warning, metric queue_depth|dead_letter_unresolved|success_rate, source, value, threshold, message) for each metric past a threshold, most severe level only. Strict comparisons; thresholds are the mcp_jobs.alert_* settings (defaults 50/100 jobs, 5/10 dead letters, 0.9/0.8 success over 7 days).';
+COMMENT ON FUNCTION mcp_jobs.alerts() IS 'The MCP Jobs design''s alert thresholds per source: rows (level critical|warning, metric queue_depth|dead_letter_unresolved|success_rate, source, value, threshold, message) for each metric past a threshold, most severe level only. Strict comparisons; thresholds are the mcp_jobs.alert_* settings (defaults 50/100 jobs, 5/10 dead letters, 0.9/0.8 success over 7 days).';
 COMMENT ON FUNCTION mcp_jobs.run_maintenance() IS 'Requeue or dead-letter jobs whose lease expired, aggregate the metrics of the previous and current hour, and prune finished jobs (with their runs and events) older than mcp_jobs.retention, in bounded batches; never jobs with an unresolved dead letter, dead letters or metrics. Returns a JSON report. Run by the background worker when the library is preloaded, else schedule it (pg_cron).';
 
--- The queue's hot functions look rows up only by key (primary key, partial claim and lease
--- indexes). Their statements are prepared once per backend and PostgreSQL keeps a generic plan
--- made from the statistics and table sizes of that moment: planned while job_runs was empty (a
--- fresh install, after TRUNCATE, before autovacuum's first ANALYZE), "find the run by id" became a
--- sequential scan of job_runs that each call then paid as the table grew (bench/ANALYSIS.md: 0.37 ms
--- and 102 buffers per complete_job in a 30 000-job drain, 0.09 ms and 27 buffers with this setting).
--- enable_seqscan = off, for these functions only, keeps their plans on the indexes whatever the
--- statistics were when they were made.
---
--- Functions that return rows (claim_next_job, claim_jobs, complete_jobs, complete_and_claim_next,
--- list_jobs, alerts) carry
--- no SET clause: PostgreSQL calls a set-returning function once per row it returns and applies and
--- restores its SET clauses on every one of those calls (3.2 us per row of claim_jobs, a third of
--- what returning a row costs; bench/ANALYSIS.md). They apply the same settings once per call
--- in their code (src/spi_util.rs, with_settings), and tests/test_plans.py checks the settings
--- their statements run under.
-ALTER FUNCTION mcp_jobs.enqueue_job(text, text, jsonb, integer, timestamptz, integer, text) SET enable_seqscan = off;
-ALTER FUNCTION mcp_jobs.complete_job(uuid, uuid, jsonb) SET enable_seqscan = off;
-ALTER FUNCTION mcp_jobs.fail_job(uuid, uuid, text, boolean, jsonb) SET enable_seqscan = off;
-ALTER FUNCTION mcp_jobs.report_progress(uuid, uuid, jsonb) SET enable_seqscan = off;
-ALTER FUNCTION mcp_jobs.cancel_job(uuid) SET enable_seqscan = off;
-
--- claim_jobs' statement takes its batch size as LIMIT $5. PostgreSQL costs a generic plan with an
--- unknown LIMIT at a tenth of the queue, so the plan cache judged the generic plan dearer than a
--- plan for the actual limit and planned the statement again on every call (0.17-0.28 ms of planning
--- per call; claim_jobs 1.96 -> 1.52 ms per 50 jobs with this setting, bench/ANALYSIS.md). The
--- generic plan is the same plan: the queue in claim order from jobs_claim_idx, every row by key
--- (tests/test_plans.py checks it for a plan made on an empty table). claim_jobs sets
--- plan_cache_mode = force_generic_plan in its code (a set-returning function, see above).
---
--- The claims (claim_next_job, claim_jobs, complete_and_claim_next) also run with
--- enable_bitmapscan = off, and all three with plan_cache_mode = force_generic_plan, in their code.
--- A generic plan made while jobs held rows but had never been analyzed (after a restore or a bulk
--- load, before autovacuum's first ANALYZE, or with autovacuum off for the table) costed the claim's
--- queue filter `($2 IS NULL OR source = ANY ($2))` as selective and chose to collect every queued
--- job with a bitmap scan of jobs_claim_idx and sort them all, for each claim, until an ANALYZE
--- replaced the plan: 59-75 ms per claim_next_job and 60-88 ms per claim_jobs(50) at 150 000
--- queued, against 0.16-0.26 and 1.2-1.9 ms reading the index in claim order (bench/unanalyzed.py;
--- bench/ANALYSIS.md, "0.6.1"). Reading jobs_claim_idx in order is never the worse plan: the filters
--- on source and job_type are not in the index, so a bitmap scan has to visit every queued job as
--- well. In other never-analyzed states (20 000 queued, or 50 000 finished) the plan cache instead
--- judged the generic plan dearer than one for the call's arguments and planned claim_next_job's
--- statement again on every call (0.2 ms each); with bitmap scans off the generic plan is the plan
--- for any arguments, so the claims keep one per backend (tests/test_plans.py counts the plans).
-
--- The other functions that run statements (reads of the history, maintenance, dead letters) plan
--- every statement for the call at hand instead of keeping a generic plan. A generic plan is made
--- from the table sizes of the moment it is made, and one made while the tables were empty (a fresh
--- install: the maintenance worker aggregates and prunes from its first minute) joined events to
--- jobs by a sequential scan of jobs for every event: aggregate_metrics took 30.8 s for 2 000 events
--- of the hour beside 51 000 older jobs (tests/test_plans.py). Planning each call costs 0.05-0.84 ms
--- per statement (bench/ANALYSIS.md), small next to what these calls read. The maintenance worker
--- sets the same for its session (src/worker.rs), and list_jobs and alerts in their code (they return
--- rows, see above).
-ALTER FUNCTION mcp_jobs.get_job(uuid) SET plan_cache_mode = force_custom_plan;
-ALTER FUNCTION mcp_jobs.get_job_stats(text) SET plan_cache_mode = force_custom_plan;
-ALTER FUNCTION mcp_jobs.aggregate_metrics(timestamptz, timestamptz) SET plan_cache_mode = force_custom_plan;
-ALTER FUNCTION mcp_jobs.run_maintenance() SET plan_cache_mode = force_custom_plan;
-ALTER FUNCTION mcp_jobs.requeue_dead_letter(uuid) SET plan_cache_mode = force_custom_plan;
-ALTER FUNCTION mcp_jobs.resolve_dead_letter(uuid, text) SET plan_cache_mode = force_custom_plan;
-ALTER FUNCTION mcp_jobs.resolve_dead_letters(uuid[], text) SET plan_cache_mode = force_custom_plan;
+-- No function carries planner settings (SET clauses): the queue's hot path runs no SQL statement
+-- (src/native), and the functions that do run statements apply their settings in their code, from
+-- one place (src/spi_util.rs, docs/design.md#planner-settings).
 
 -- ---------------------------------------------------------------------------------------------
 -- Privileges: nothing is open to PUBLIC but the id helpers and the row checks. The extension owner (a superuser)
--- can do everything; other roles get what the operator grants (README: "Grants"), and Supabase's
+-- can do everything; other roles get what the operator grants (docs/postgrest.md#grants), and Supabase's
 -- service_role is granted the queue when it exists.
 -- ---------------------------------------------------------------------------------------------
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA mcp_jobs FROM PUBLIC;
@@ -207,7 +169,7 @@ GRANT EXECUTE ON FUNCTION mcp_jobs.uuidv7(), mcp_jobs.uuidv7_time(uuid) TO PUBLI
 -- The row checks run as whoever writes a row (a CHECK constraint calls its function with the
 -- writer's rights); they only validate their arguments.
 GRANT EXECUTE ON FUNCTION
-    mcp_jobs._jobs_row_check(text, text, text, jsonb, integer, integer, integer, text, timestamptz, uuid, timestamptz),
+    mcp_jobs._jobs_row_check(text, text, text, jsonb, integer, integer, integer, text, text, timestamptz, uuid, timestamptz),
     mcp_jobs._job_runs_row_check(integer, text, timestamptz),
     mcp_jobs._job_events_row_check(text)
     TO PUBLIC;
@@ -217,6 +179,7 @@ ALTER TABLE mcp_jobs.job_runs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE mcp_jobs.job_events ENABLE ROW LEVEL SECURITY;
 ALTER TABLE mcp_jobs.dead_letter_queue ENABLE ROW LEVEL SECURITY;
 ALTER TABLE mcp_jobs.metrics ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mcp_jobs.queues ENABLE ROW LEVEL SECURITY;
 
 -- The grants below run last, when every function, table and view of the extension exists.
 -- Nothing is executable by PUBLIC. Default privileges (Supabase grants every new function in

@@ -1,7 +1,7 @@
 -- mcp_jobs monitoring: views for operators (comments in finalize.sql).
 
 -- Queue depth per source and job type: jobs waiting (queued) and in flight (processing).
--- The seed's depth query filters status IN ('queued', 'running'); this extension's in-flight state is
+-- The MCP Jobs design's depth query filters status IN ('queued', 'running'); this extension's in-flight state is
 -- 'processing', so that query only ever shows queued jobs (status is text, so 'running' is simply
 -- never matched, without error). This view counts both. Two branches on the partial indexes of the
 -- queued and processing jobs, so it does not scan finished history. security_invoker: the caller's

@@ -13,6 +13,7 @@
 --   P0002 (no_data_found: unknown job / dead letter)            -> PT404
 --   55000 (object_not_in_prerequisite_state: wrong state, stale run id) -> PT409
 --   54000 (program_limit_exceeded: payload too large)            -> PT413
+--   53400 (configuration_limit_exceeded: the queue is full)     -> HTTP 429 with Retry-After
 -- Every other error passes through unchanged (22xxx -> HTTP 400, 42501 -> 401/403).
 
 -- ---------------------------------------------------------------------------------------------
@@ -21,7 +22,7 @@
 CREATE FUNCTION mcp_jobs._raise_http(p_sqlstate text, p_message text, p_detail text, p_hint text)
 RETURNS void
 LANGUAGE plpgsql
-IMMUTABLE
+VOLATILE
 SECURITY INVOKER
 SET search_path = ''
 AS $$
@@ -34,6 +35,15 @@ DECLARE
                    END;
     v_message text := coalesce(nullif(p_message, ''), 'mcp_jobs error ' || coalesce(p_sqlstate, ''));
 BEGIN
+    IF p_sqlstate = '53400' THEN
+        -- a full queue: HTTP 429 with Retry-After, through PostgREST's own error form (SQLSTATE
+        -- PGRST: the message is the JSON body, the detail the status and headers)
+        RAISE SQLSTATE 'PGRST' USING
+            MESSAGE = pg_catalog.json_build_object('code', '53400', 'message', v_message,
+                                                   'details', p_detail, 'hint', p_hint)::text,
+            DETAIL = pg_catalog.json_build_object('status', 429, 'headers', pg_catalog.json_build_object(
+                         'Retry-After', coalesce(pg_catalog.substring(p_detail FROM 'retry after about ([0-9]+) s'), '1')))::text;
+    END IF;
     -- RAISE ... USING rejects NULL option values, hence the four forms.
     IF coalesce(p_detail, '') <> '' AND coalesce(p_hint, '') <> '' THEN
         RAISE EXCEPTION USING ERRCODE = v_code, MESSAGE = v_message, DETAIL = p_detail, HINT = p_hint;
@@ -46,7 +56,7 @@ BEGIN
     END IF;
 END;
 $$;
-COMMENT ON FUNCTION mcp_jobs._raise_http(text, text, text, text) IS 'Internal: re-raise an error for PostgREST: P0002 -> PT404, 55000 -> PT409, 54000 -> PT413 (HTTP 404/409/413), other SQLSTATEs unchanged; message, detail and hint are kept.';
+COMMENT ON FUNCTION mcp_jobs._raise_http(text, text, text, text) IS 'Internal: re-raise an error for PostgREST: P0002 -> PT404, 55000 -> PT409, 54000 -> PT413 (HTTP 404/409/413), 53400 (a full queue) -> HTTP 429 with Retry-After, other SQLSTATEs unchanged; message, detail and hint are kept.';
 
 -- ---------------------------------------------------------------------------------------------
 -- Wrappers (schema public)
@@ -58,15 +68,32 @@ CREATE FUNCTION public.enqueue_job(
     p_priority integer DEFAULT 5,
     p_run_at timestamptz DEFAULT NULL,
     p_max_attempts integer DEFAULT NULL,
-    p_idempotency_key text DEFAULT NULL
+    p_idempotency_key text DEFAULT NULL,
+    p_concurrency_key text DEFAULT NULL
 ) RETURNS uuid
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = ''
 AS $$
 DECLARE s text; m text; d text; h text;
 BEGIN
     RETURN mcp_jobs.enqueue_job(p_source, p_job_type, p_payload, p_priority, p_run_at, p_max_attempts,
-                                p_idempotency_key);
-EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state OR program_limit_exceeded THEN
+                                p_idempotency_key, p_concurrency_key);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state OR program_limit_exceeded
+            OR configuration_limit_exceeded THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    PERFORM mcp_jobs._raise_http(s, m, d, h);
+    RETURN NULL;
+END;
+$$;
+
+CREATE FUNCTION public.enqueue_jobs(p_jobs jsonb)
+RETURNS uuid[]
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = ''
+AS $$
+DECLARE s text; m text; d text; h text;
+BEGIN
+    RETURN mcp_jobs.enqueue_jobs(p_jobs);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state OR program_limit_exceeded
+            OR configuration_limit_exceeded THEN
     GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
     PERFORM mcp_jobs._raise_http(s, m, d, h);
     RETURN NULL;
@@ -77,7 +104,8 @@ CREATE FUNCTION public.claim_next_job(
     p_worker_id text DEFAULT NULL,
     p_sources text[] DEFAULT NULL,
     p_job_types text[] DEFAULT NULL,
-    p_lease_seconds integer DEFAULT 300
+    p_lease_seconds integer DEFAULT 300,
+    p_wait_ms integer DEFAULT 0
 ) RETURNS TABLE (
     id uuid,
     run_id uuid,
@@ -96,7 +124,7 @@ AS $$
 #variable_conflict use_column
 DECLARE s text; m text; d text; h text;
 BEGIN
-    RETURN QUERY SELECT * FROM mcp_jobs.claim_next_job(p_worker_id, p_sources, p_job_types, p_lease_seconds);
+    RETURN QUERY SELECT * FROM mcp_jobs.claim_next_job(p_worker_id, p_sources, p_job_types, p_lease_seconds, p_wait_ms);
 EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state OR program_limit_exceeded THEN
     GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
     PERFORM mcp_jobs._raise_http(s, m, d, h);
@@ -156,7 +184,8 @@ CREATE FUNCTION public.claim_jobs(
     p_sources text[] DEFAULT NULL,
     p_job_types text[] DEFAULT NULL,
     p_lease_seconds integer DEFAULT 300,
-    p_limit integer DEFAULT 10
+    p_limit integer DEFAULT 10,
+    p_wait_ms integer DEFAULT 0
 ) RETURNS TABLE (
     id uuid,
     run_id uuid,
@@ -175,7 +204,7 @@ AS $$
 #variable_conflict use_column
 DECLARE s text; m text; d text; h text;
 BEGIN
-    RETURN QUERY SELECT * FROM mcp_jobs.claim_jobs(p_worker_id, p_sources, p_job_types, p_lease_seconds, p_limit);
+    RETURN QUERY SELECT * FROM mcp_jobs.claim_jobs(p_worker_id, p_sources, p_job_types, p_lease_seconds, p_limit, p_wait_ms);
 EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state OR program_limit_exceeded THEN
     GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
     PERFORM mcp_jobs._raise_http(s, m, d, h);
@@ -479,11 +508,12 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION public.enqueue_job(text, text, jsonb, integer, timestamptz, integer, text) IS 'mcp_jobs (PostgREST entry point): enqueue a job, returns its id. Calls mcp_jobs.enqueue_job; unknown/wrong-state/too-large errors become PT404/PT409/PT413.';
-COMMENT ON FUNCTION public.claim_next_job(text, text[], text[], integer) IS 'mcp_jobs (PostgREST entry point): claim the next due job with its run_id, or no row. Calls mcp_jobs.claim_next_job.';
+COMMENT ON FUNCTION public.enqueue_job(text, text, jsonb, integer, timestamptz, integer, text, text) IS 'mcp_jobs (PostgREST entry point): enqueue a job, returns its id. Calls mcp_jobs.enqueue_job; a payload too large -> HTTP 413, a full queue -> 429 with Retry-After.';
+COMMENT ON FUNCTION public.enqueue_jobs(jsonb) IS 'mcp_jobs (PostgREST entry point): enqueue 1..1000 jobs, all or nothing; returns their ids in input order. Calls mcp_jobs.enqueue_jobs; a payload too large -> HTTP 413, a full queue -> 429 with Retry-After.';
+COMMENT ON FUNCTION public.claim_next_job(text, text[], text[], integer, integer) IS 'mcp_jobs (PostgREST entry point): claim the next due job with its run_id, or no row; with p_wait_ms, a long poll. Calls mcp_jobs.claim_next_job.';
 COMMENT ON FUNCTION public.complete_job(uuid, uuid, jsonb) IS 'mcp_jobs (PostgREST entry point): complete a processing job (current run only). Calls mcp_jobs.complete_job; unknown job -> HTTP 404, wrong state or stale run id -> 409.';
 COMMENT ON FUNCTION public.complete_and_claim_next(uuid, uuid, jsonb, text, text[], text[], integer) IS 'mcp_jobs (PostgREST entry point): complete_job, then claim_next_job, in one call (one request and one commit per job for a worker taking jobs one at a time); returns the next job or no row. Calls mcp_jobs.complete_and_claim_next; unknown job -> HTTP 404, wrong state or stale run id -> 409, and then nothing is completed or claimed.';
-COMMENT ON FUNCTION public.claim_jobs(text, text[], text[], integer, integer) IS 'mcp_jobs (PostgREST entry point): claim up to p_limit (1..1000) due jobs at once, each with its run_id, in claim order. Calls mcp_jobs.claim_jobs.';
+COMMENT ON FUNCTION public.claim_jobs(text, text[], text[], integer, integer, integer) IS 'mcp_jobs (PostgREST entry point): claim up to p_limit (1..1000) due jobs at once, each with its run_id, in claim order; with p_wait_ms, a long poll. Calls mcp_jobs.claim_jobs.';
 COMMENT ON FUNCTION public.complete_jobs(uuid[], uuid[], jsonb[]) IS 'mcp_jobs (PostgREST entry point): complete many processing jobs (current run only) in one call; one row per (job, run) pair with completed and the reason when not. Calls mcp_jobs.complete_jobs.';
 COMMENT ON FUNCTION public.fail_job(uuid, uuid, text, boolean, jsonb) IS 'mcp_jobs (PostgREST entry point): record a failed attempt (retry or dead letter), with optional details. Calls mcp_jobs.fail_job; unknown job -> HTTP 404, wrong state or stale run id -> 409.';
 COMMENT ON FUNCTION public.requeue_dead_letters(uuid[]) IS 'mcp_jobs (PostgREST entry point): requeue many dead letters, all or nothing. Calls mcp_jobs.requeue_dead_letters; unknown -> HTTP 404, already resolved -> 409.';
@@ -603,11 +633,12 @@ $$;
 COMMENT ON FUNCTION mcp_jobs.revoke_access(regrole) IS 'Undo mcp_jobs.grant_access for a role (privileges and its RLS policies). Run it as the extension owner.';
 
 REVOKE ALL ON FUNCTION
-    public.enqueue_job(text, text, jsonb, integer, timestamptz, integer, text),
-    public.claim_next_job(text, text[], text[], integer),
+    public.enqueue_job(text, text, jsonb, integer, timestamptz, integer, text, text),
+    public.enqueue_jobs(jsonb),
+    public.claim_next_job(text, text[], text[], integer, integer),
     public.complete_job(uuid, uuid, jsonb),
     public.complete_and_claim_next(uuid, uuid, jsonb, text, text[], text[], integer),
-    public.claim_jobs(text, text[], text[], integer, integer),
+    public.claim_jobs(text, text[], text[], integer, integer, integer),
     public.complete_jobs(uuid[], uuid[], jsonb[]),
     public.fail_job(uuid, uuid, text, boolean, jsonb),
     public.requeue_dead_letters(uuid[]),

@@ -1,13 +1,11 @@
-//! Read side: list_jobs, get_job, get_job_stats (the seed's GET /api/jobs/list, GET /api/jobs/[id],
+//! Read side: list_jobs, get_job, get_job_stats (the MCP Jobs design's GET /api/jobs/list, GET /api/jobs/[id],
 //! getJobStats()).
-use crate::enqueue::check_name;
 use crate::errors::{required, JobError, JobResult, OrRaise};
 use crate::raw_jsonb::RawJsonb;
+use crate::rules::{check_name, check_status};
 use crate::spi_util::{first, read, with_settings, Stmt, PLAN_EACH_CALL};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-
-pub const STATUSES: [&str; 5] = ["queued", "processing", "completed", "failed", "cancelled"];
 
 const LIST: Stmt = Stmt {
     sql: include_str!("queries/list_jobs.sql"),
@@ -32,18 +30,6 @@ const STATS: Stmt = Stmt {
     args: &[pg_sys::TEXTOID],
     write: false,
 };
-
-pub fn check_status(status: &str) -> JobResult<()> {
-    if !STATUSES.contains(&status) {
-        return Err(JobError::invalid(
-            "p_status",
-            format!("unknown status '{status}'"),
-            format!("p_status was '{status}'."),
-            format!("Use one of: {}; or NULL for any.", STATUSES.join(", ")),
-        ));
-    }
-    Ok(())
-}
 
 type ListRow = (
     pgrx::Uuid,

@@ -1,82 +1,42 @@
-//! claim_next_job, claim_jobs (batch) and the lease sweep it shares with maintenance.
-use crate::enqueue::{check_name, NAME_MAX};
+//! claim_next_job and claim_jobs: the claim, read from jobs_claim_idx as a loose index scan.
+//!
+//! jobs_claim_idx holds the queued jobs in the order (priority DESC, source, job_type,
+//! concurrency_key NULLS FIRST, run_at, id). A claim takes the highest priority that has a due
+//! job it may take; within it, it rotates across sources (so a source with 100 000 queued jobs
+//! does not delay one with 10), and within a source across its lanes: each job type's jobs
+//! without a concurrency key form one lane, and each (job type, concurrency key) another, so that
+//! tenants sharing a job type are served in turn. Within a lane, jobs go by run_at, then enqueue
+//! order. The rotation position is kept per backend (docs/design.md, "Claim order").
+//!
+//! Each step of the walk is one descent of the index with a new set of scan keys ("the first
+//! source after X at priority P"), so a claim costs a few descents whatever the queue's size, and
+//! a lane held back by flow control (src/flow.rs) is skipped in one step instead of read job by job.
+//!
+//! A job is taken by updating its row without waiting (heap_update without wait, the SKIP LOCKED of
+//! the hot path): a row another worker is taking right now is skipped.
 use crate::errors::{JobError, JobResult, OrRaise};
+use crate::flow::{self, Admission};
+use crate::jobs::{Ctx, JobRow};
+use crate::native::scan::{IndexScan, Key, Op, Snap, Ty};
+use crate::native::table::Updated;
+use crate::native::{
+    int_datum, int_of, text_datum, text_of, ts_datum, ts_of, tstz, uuid_datum, JsonObj,
+};
 use crate::raw_jsonb::RawJsonb;
-use crate::spi_util::{first, read, run, with_settings, Stmt, CLAIM_ORDER};
+use crate::rules::{
+    check_lease, check_name, DEFAULT_LEASE_SECONDS, MAX_BATCH, MAX_PRIORITY, MIN_PRIORITY, NAME_MAX,
+};
+use crate::uuid7::new_uuid7;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-use pgrx::spi::SpiClient;
+use std::cell::RefCell;
+use std::collections::HashMap;
 
-const CLAIM: Stmt = Stmt {
-    sql: include_str!("queries/claim.sql"),
-    args: &[
-        pg_sys::TEXTOID,
-        pg_sys::TEXTARRAYOID,
-        pg_sys::TEXTARRAYOID,
-        pg_sys::INT4OID,
-    ],
-    write: true,
-};
-
-/// claim.sql with `LIMIT $5`. claim_next_job keeps its own statement with a constant `LIMIT 1`: a
-/// generic plan with a parameter as the limit is costed for 10% of the rows, so the plan cache may
-/// keep planning that statement on every call, which the single-job hot path should not risk.
-const CLAIM_MANY: Stmt = Stmt {
-    sql: include_str!("queries/claim_many.sql"),
-    args: &[
-        pg_sys::TEXTOID,
-        pg_sys::TEXTARRAYOID,
-        pg_sys::TEXTARRAYOID,
-        pg_sys::INT4OID,
-        pg_sys::INT4OID,
-    ],
-    write: true,
-};
-
-const EXPIRE: Stmt = Stmt {
-    sql: include_str!("queries/expire_leases.sql"),
-    args: &[pg_sys::INT4OID],
-    write: true,
-};
-
-/// Whether any lease has expired: one probe of the partial lease index. Most claims find none and
-/// then skip the sweep statement, whose executor start-up (five writing CTEs over four tables) cost
-/// more than the sweep itself.
-const ANY_EXPIRED: Stmt = Stmt {
-    sql: "SELECT EXISTS (SELECT 1 FROM mcp_jobs.jobs WHERE status = 'processing' AND lease_expires_at < now())",
-    args: &[],
-    write: false,
-};
-
-/// How many expired leases one claim handles before it claims.
-const EXPIRE_PER_CLAIM: i32 = 8;
-/// The longest lease a claim may ask for (7 days).
-pub const MAX_LEASE_SECONDS: i32 = 7 * 24 * 3600;
-
-/// Requeue (or dead-letter) up to `limit` jobs whose lease expired. Returns (requeued, dead-lettered).
-pub fn expire_leases(client: &mut SpiClient<'_>, limit: i32) -> JobResult<(i64, i64)> {
-    let t = run(client, &EXPIRE, &[limit.into()])?;
-    if t.is_empty() {
-        return Ok((0, 0));
-    }
-    let t = t.first();
-    Ok((t.get::<i64>(1)?.unwrap_or(0), t.get::<i64>(2)?.unwrap_or(0)))
-}
-
-pub fn check_lease(lease: i32, arg: &'static str) -> JobResult<()> {
-    if !(1..=MAX_LEASE_SECONDS).contains(&lease) {
-        return Err(JobError::invalid(
-            arg,
-            format!("lease must be between 1 and {MAX_LEASE_SECONDS} seconds"),
-            format!("{arg} was {lease}."),
-            "Pass how long the worker may hold the job before it is given to another worker; report_progress extends it.",
-        ));
-    }
-    Ok(())
-}
-
-fn check_filter(list: &Option<Vec<Option<String>>>, arg: &'static str) -> JobResult<()> {
-    let Some(items) = list else { return Ok(()) };
+fn check_filter(
+    list: Option<Vec<Option<String>>>,
+    arg: &'static str,
+) -> JobResult<Option<Vec<String>>> {
+    let Some(items) = list else { return Ok(None) };
     if items.is_empty() {
         return Err(JobError::invalid(
             arg,
@@ -85,37 +45,27 @@ fn check_filter(list: &Option<Vec<Option<String>>>, arg: &'static str) -> JobRes
             format!("Pass NULL (or omit {arg}) to accept any value."),
         ));
     }
+    let mut out = Vec::with_capacity(items.len());
     for item in items {
         check_name(item.as_deref(), arg, "filter value")?;
+        out.push(item.expect("checked above"));
     }
-    Ok(())
+    // sorted and without repeats: the walk visits them in index order
+    out.sort();
+    out.dedup();
+    Ok(Some(out))
 }
-
-/// One claimed job, in the column order of claim_next_job's result.
-pub(crate) type ClaimRow = (
-    pgrx::Uuid,
-    pgrx::Uuid,
-    i32,
-    i32,
-    String,
-    String,
-    RawJsonb,
-    i32,
-    TimestampWithTimeZone,
-    TimestampWithTimeZone,
-    TimestampWithTimeZone,
-);
 
 /// The arguments every claim takes, checked once for claim_next_job, claim_jobs and
 /// complete_and_claim_next alike.
-pub(crate) struct ClaimArgs {
-    worker: String,
-    sources: Option<Vec<Option<String>>>,
-    job_types: Option<Vec<Option<String>>>,
-    lease: i32,
+pub struct ClaimArgs {
+    pub worker: String,
+    pub sources: Option<Vec<String>>,
+    pub job_types: Option<Vec<String>>,
+    pub lease: i32,
 }
 
-pub(crate) fn claim_args(
+pub fn claim_args(
     worker_id: Option<&str>,
     sources: Option<Vec<Option<String>>>,
     job_types: Option<Vec<Option<String>>>,
@@ -129,10 +79,10 @@ pub(crate) fn claim_args(
         // SAFETY: MyProcPid is set for every backend.
         None => format!("pid:{}", unsafe { pg_sys::MyProcPid }),
     };
-    debug_assert!(worker.len() <= NAME_MAX * 4);
-    check_filter(&sources, "p_sources")?;
-    check_filter(&job_types, "p_job_types")?;
-    let lease = lease_seconds.unwrap_or(300);
+    debug_assert!(worker.chars().count() <= NAME_MAX);
+    let sources = check_filter(sources, "p_sources")?;
+    let job_types = check_filter(job_types, "p_job_types")?;
+    let lease = lease_seconds.unwrap_or(DEFAULT_LEASE_SECONDS);
     check_lease(lease, "p_lease_seconds")?;
     Ok(ClaimArgs {
         worker,
@@ -142,90 +92,546 @@ pub(crate) fn claim_args(
     })
 }
 
-/// The most jobs one claim_jobs call may take.
-pub const MAX_CLAIM_BATCH: i32 = 1000;
-
-fn check_limit(limit: Option<i32>) -> JobResult<i32> {
+pub fn check_limit(limit: Option<i32>) -> JobResult<usize> {
     let limit = limit.unwrap_or(10);
-    if !(1..=MAX_CLAIM_BATCH).contains(&limit) {
+    if !(1..=MAX_BATCH as i32).contains(&limit) {
         return Err(JobError::invalid(
             "p_limit",
-            format!("must be between 1 and {MAX_CLAIM_BATCH}"),
+            format!("must be between 1 and {MAX_BATCH}"),
             format!("p_limit was {limit}."),
-            format!(
-                "Pass how many jobs to claim at most (1..{MAX_CLAIM_BATCH}); call again for more."
-            ),
+            format!("Pass how many jobs to claim at most (1..{MAX_BATCH}); call again for more."),
         ));
     }
-    Ok(limit)
+    Ok(limit as usize)
 }
 
-/// Sweep expired leases, then run a claim statement (`CLAIM`, or `CLAIM_MANY` with `limit`), under
-/// the claims' planner settings (spi_util::CLAIM_ORDER, applied by spi_util::with_settings).
-fn claim(args: ClaimArgs, limit: Option<i32>, context: &'static str) -> JobResult<Vec<ClaimRow>> {
-    with_settings(CLAIM_ORDER, || {
-        Spi::connect_mut(|client| claim_in(client, args, limit, context))
+/// One claimed job, in the column order of claim_next_job's result.
+pub type ClaimRow = (
+    pgrx::Uuid,
+    pgrx::Uuid,
+    i32,
+    i32,
+    String,
+    String,
+    RawJsonb,
+    i32,
+    TimestampWithTimeZone,
+    TimestampWithTimeZone,
+    TimestampWithTimeZone,
+);
+
+thread_local! {
+    /// The last source served at each priority, and the last lane (job type, key) served in each
+    /// (priority, source): where the next claim of this backend continues the rotation.
+    static SOURCE_CURSOR: RefCell<HashMap<i32, String>> = RefCell::new(HashMap::new());
+    static LANE_CURSOR: RefCell<HashMap<(i32, String), (String, Option<String>)>> = RefCell::new(HashMap::new());
+}
+
+/// Bound on the rotation state of one backend (queues come and go).
+const MAX_CURSORS: usize = 10_000;
+
+fn remember(priority: i32, source: &str, job_type: &str, key: Option<&str>) {
+    SOURCE_CURSOR.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() > MAX_CURSORS {
+            c.clear();
+        }
+        c.insert(priority, source.to_string());
+    });
+    LANE_CURSOR.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() > MAX_CURSORS {
+            c.clear();
+        }
+        c.insert(
+            (priority, source.to_string()),
+            (job_type.to_string(), key.map(str::to_string)),
+        );
+    });
+}
+
+/// An entry of jobs_claim_idx: the key columns of a queued job.
+#[derive(Clone, Debug)]
+struct Entry {
+    priority: i32,
+    source: String,
+    job_type: String,
+    key: Option<String>,
+    run_at: pg_sys::TimestampTz,
+}
+
+/// The walk over jobs_claim_idx of one claim call.
+struct Walk<'a> {
+    scan: IndexScan,
+    ctx: &'a mut Ctx,
+    args: &'a ClaimArgs,
+    at: pg_sys::TimestampTz,
+    out: Vec<ClaimRow>,
+    limit: usize,
+    /// jobs claimed by this call per (source, job_type, key): flow control counts them (they are
+    /// not visible to this call's own reads)
+    mine: HashMap<(String, String, Option<String>), u32>,
+}
+
+const PRIORITY: i16 = 1;
+const SOURCE: i16 = 2;
+const JOB_TYPE: i16 = 3;
+const CKEY: i16 = 4;
+
+impl Walk<'_> {
+    /// The first visible entry for `keys`.
+    fn first(&mut self, keys: &[Key]) -> Option<Entry> {
+        self.scan.rescan(keys);
+        if !self.scan.next() {
+            return None;
+        }
+        let c = &self.ctx.cat.job;
+        Some(Entry {
+            priority: int_of(self.scan.datum(c.priority).expect("priority is NOT NULL")),
+            source: text_of(self.scan.datum(c.source).expect("source is NOT NULL")),
+            job_type: text_of(self.scan.datum(c.job_type).expect("job_type is NOT NULL")),
+            key: self.scan.datum(c.concurrency_key).map(text_of),
+            run_at: ts_of(self.scan.datum(c.run_at).expect("run_at is NOT NULL")),
+        })
+    }
+
+    /// The sources with queued jobs at priority `p`, in rotation order after the cursor, until
+    /// `f` says stop (true). Filtered claims visit only their sources.
+    fn sources(
+        &mut self,
+        p: i32,
+        mut f: impl FnMut(&mut Self, &str) -> JobResult<bool>,
+    ) -> JobResult<()> {
+        let cursor = SOURCE_CURSOR.with(|c| c.borrow().get(&p).cloned());
+        if let Some(list) = self.args.sources.clone() {
+            let start = match &cursor {
+                Some(c) => list.iter().position(|s| s > c).unwrap_or(0),
+                None => 0,
+            };
+            for i in 0..list.len() {
+                let s = &list[(start + i) % list.len()];
+                let pk = int_datum(p);
+                let sk = text_datum(s);
+                if self
+                    .first(&[
+                        Key::new(PRIORITY, Op::Eq, Ty::Int4, pk),
+                        Key::new(SOURCE, Op::Eq, Ty::TextC, sk),
+                    ])
+                    .is_some()
+                    && f(self, s)?
+                {
+                    return Ok(());
+                }
+            }
+            return Ok(());
+        }
+        // discover: the sources after the cursor, then from the first up to the cursor
+        let mut after = cursor.clone();
+        let mut wrapped = cursor.is_none();
+        loop {
+            let pk = int_datum(p);
+            let e = match &after {
+                Some(a) => self.first(&[
+                    Key::new(PRIORITY, Op::Eq, Ty::Int4, pk),
+                    Key::new(SOURCE, Op::Gt, Ty::TextC, text_datum(a)),
+                ]),
+                None => self.first(&[Key::new(PRIORITY, Op::Eq, Ty::Int4, pk)]),
+            };
+            let Some(e) = e else {
+                if wrapped {
+                    return Ok(());
+                }
+                wrapped = true;
+                after = None;
+                continue;
+            };
+            if wrapped {
+                if let Some(c) = &cursor {
+                    if &e.source > c {
+                        return Ok(()); // back past the cursor: every source was visited
+                    }
+                }
+            }
+            if f(self, &e.source)? {
+                return Ok(());
+            }
+            after = Some(e.source);
+        }
+    }
+
+    /// The lanes (job type, key) of source `s` at priority `p`, in rotation order after the
+    /// source's cursor, until `f` says stop. A job type held back as a whole is skipped in one step.
+    fn lanes(
+        &mut self,
+        p: i32,
+        s: &str,
+        mut f: impl FnMut(&mut Self, &Entry) -> JobResult<LaneResult>,
+    ) -> JobResult<()> {
+        let cursor = LANE_CURSOR.with(|c| c.borrow().get(&(p, s.to_string())).cloned());
+        // the lane after (t, k) in index order: (t, key > k), or the next job type's first lane
+        let next_after =
+            |w: &mut Self, t: &str, k: Option<&str>, skip_type: bool| -> Option<Entry> {
+                let pk = int_datum(p);
+                let sk = text_datum(s);
+                if !skip_type {
+                    let mut keys = vec![
+                        Key::new(PRIORITY, Op::Eq, Ty::Int4, pk),
+                        Key::new(SOURCE, Op::Eq, Ty::TextC, sk),
+                        Key::new(JOB_TYPE, Op::Eq, Ty::TextC, text_datum(t)),
+                    ];
+                    match k {
+                        Some(k) => keys.push(Key::new(CKEY, Op::Gt, Ty::TextC, text_datum(k))),
+                        // after the unkeyed lane: the first keyed one
+                        None => keys.push(Key::new(CKEY, Op::Gt, Ty::TextC, text_datum(""))),
+                    }
+                    if let Some(e) = w.first(&keys) {
+                        return Some(e);
+                    }
+                }
+                w.first(&[
+                    Key::new(PRIORITY, Op::Eq, Ty::Int4, pk),
+                    Key::new(SOURCE, Op::Eq, Ty::TextC, sk),
+                    Key::new(JOB_TYPE, Op::Gt, Ty::TextC, text_datum(t)),
+                ])
+            };
+        let first_lane = |w: &mut Self| -> Option<Entry> {
+            w.first(&[
+                Key::new(PRIORITY, Op::Eq, Ty::Int4, int_datum(p)),
+                Key::new(SOURCE, Op::Eq, Ty::TextC, text_datum(s)),
+            ])
+        };
+        let mut pos: Option<Entry> = match &cursor {
+            Some((t, k)) => next_after(self, t, k.as_deref(), false),
+            None => first_lane(self),
+        };
+        let mut wrapped = cursor.is_none();
+        let mut held_type: Option<String> = None;
+        let mut visited = 0usize;
+        loop {
+            let e = match pos.take() {
+                Some(e) => e,
+                None => {
+                    if wrapped {
+                        return Ok(());
+                    }
+                    wrapped = true;
+                    match first_lane(self) {
+                        Some(e) => e,
+                        None => return Ok(()),
+                    }
+                }
+            };
+            if wrapped {
+                if let Some((ct, ck)) = &cursor {
+                    // stop once past the cursor's lane again
+                    let past =
+                        (e.job_type.as_str(), e.key.as_deref()) > (ct.as_str(), ck.as_deref());
+                    if past {
+                        return Ok(());
+                    }
+                }
+            }
+            visited += 1;
+            if visited > 100_000 {
+                return Ok(()); // a pathological number of lanes: give up for this call
+            }
+            let type_allowed = self
+                .args
+                .job_types
+                .as_ref()
+                .is_none_or(|l| l.binary_search(&e.job_type).is_ok());
+            if !type_allowed || held_type.as_deref() == Some(e.job_type.as_str()) {
+                pos = next_after(self, &e.job_type, None, true);
+                continue;
+            }
+            match f(self, &e)? {
+                LaneResult::Stop => return Ok(()),
+                LaneResult::Next => pos = next_after(self, &e.job_type, e.key.as_deref(), false),
+                LaneResult::SkipType => {
+                    held_type = Some(e.job_type.clone());
+                    pos = next_after(self, &e.job_type, None, true);
+                }
+            }
+        }
+    }
+
+    /// Take the first due job of lane (p, s, t, k) that nobody else is taking. Returns whether one
+    /// was taken.
+    fn take_from_lane(
+        &mut self,
+        p: i32,
+        s: &str,
+        t: &str,
+        k: Option<&str>,
+        adm: &Admission,
+    ) -> JobResult<bool> {
+        let mut keys = vec![
+            Key::new(PRIORITY, Op::Eq, Ty::Int4, int_datum(p)),
+            Key::new(SOURCE, Op::Eq, Ty::TextC, text_datum(s)),
+            Key::new(JOB_TYPE, Op::Eq, Ty::TextC, text_datum(t)),
+        ];
+        keys.push(match k {
+            Some(k) => Key::new(CKEY, Op::Eq, Ty::TextC, text_datum(k)),
+            None => Key::is_null(CKEY),
+        });
+        self.scan.rescan(&keys);
+        let c = self.ctx.cat.job.clone();
+        let mut walked = 0;
+        while self.scan.next() {
+            walked += 1;
+            if walked > 1000 {
+                break; // a lane of jobs all being taken right now: leave it to the others
+            }
+            let run_at = ts_of(self.scan.datum(c.run_at).expect("run_at is NOT NULL"));
+            if run_at > self.at {
+                break; // the lane is in run_at order: nothing further is due
+            }
+            let status = text_of(self.scan.datum(c.status).expect("status is NOT NULL"));
+            if status != "queued" {
+                continue;
+            }
+            let id = crate::native::uuid_of(self.scan.datum(c.id).expect("id is NOT NULL"));
+            let mut row = JobRow::copy_from(&self.scan, c.natts, id);
+            let attempts = row.int(c.attempts) + 1;
+            let run_id = new_uuid7();
+            let lease_until = self.at + i64::from(self.args.lease) * 1_000_000;
+            row.set(c.status, Some(text_datum("processing")));
+            row.set(c.attempts, Some(int_datum(attempts)));
+            row.set(c.worker_id, Some(text_datum(&self.args.worker)));
+            row.set(c.lease_expires_at, Some(ts_datum(lease_until)));
+            row.set(c.current_run_id, Some(uuid_datum(run_id)));
+            let first_start = row.get(c.started_at).is_none();
+            if first_start {
+                row.set(c.started_at, Some(ts_datum(self.at)));
+            }
+            row.set(c.updated_at, Some(ts_datum(self.at)));
+            if self.ctx.update_job(&mut row, false)? != Updated::Ok {
+                continue; // another worker is taking it (or took it): the next one
+            }
+            self.ctx.insert_run(
+                run_id,
+                id,
+                attempts,
+                &self.args.worker,
+                self.at,
+                self.args.lease,
+            )?;
+            let mut data = JsonObj::new()
+                .int("attempt", attempts.into())
+                .str("worker_id", Some(&self.args.worker));
+            if first_start {
+                // the queue wait of the job's first start, for the metrics (src/metrics.rs)
+                let created = row.ts(c.created_at).unwrap_or(self.at);
+                data = data.float(
+                    "wait_ms",
+                    Some(((self.at - created).max(0)) as f64 / 1000.0),
+                );
+            }
+            self.ctx.event(id, Some(run_id), "started", data)?;
+            flow::claimed(self.ctx, adm, self.at)?;
+            *self
+                .mine
+                .entry((s.to_string(), t.to_string(), k.map(str::to_string)))
+                .or_insert(0) += 1;
+            self.out.push((
+                id,
+                run_id,
+                attempts,
+                row.int(c.max_attempts),
+                s.to_string(),
+                t.to_string(),
+                row.jsonb(c.payload).expect("payload is NOT NULL"),
+                p,
+                tstz(run_at),
+                tstz(row.ts(c.created_at).expect("created_at is NOT NULL")),
+                tstz(lease_until),
+            ));
+            remember(p, s, t, k);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Claim at priority `p`: one job per source in rotation until the batch is full or a whole
+    /// round takes nothing. Returns whether any job was taken.
+    fn at_priority(&mut self, p: i32) -> JobResult<bool> {
+        let mut any = false;
+        loop {
+            let mut round = false;
+            self.sources(p, |w, s| {
+                let s = s.to_string();
+                let mut took = false;
+                w.lanes(p, &s, |w, e| {
+                    let (t, k) = (e.job_type.as_str(), e.key.as_deref());
+                    if e.run_at > w.at {
+                        return Ok(LaneResult::Next); // the lane's first job is not due yet
+                    }
+                    let already = w
+                        .mine
+                        .iter()
+                        .filter(|((ms, mt, _), _)| ms == &s && mt == t)
+                        .map(|(_, n)| *n)
+                        .sum::<u32>();
+                    let already_key = k.map_or(0, |k| {
+                        *w.mine
+                            .get(&(s.clone(), t.to_string(), Some(k.to_string())))
+                            .unwrap_or(&0)
+                    });
+                    match flow::admit(w.ctx, &s, t, k, already, already_key, w.at)? {
+                        Admission::HeldType => Ok(LaneResult::SkipType),
+                        Admission::HeldLane => Ok(LaneResult::Next),
+                        adm @ Admission::Open(_) => {
+                            if w.take_from_lane(p, &s, t, k, &adm)? {
+                                took = true;
+                                Ok(LaneResult::Stop)
+                            } else {
+                                flow::not_claimed(w.ctx, adm);
+                                Ok(LaneResult::Next)
+                            }
+                        }
+                    }
+                })?;
+                if took {
+                    round = true;
+                    any = true;
+                }
+                Ok(w.out.len() >= w.limit)
+            })?;
+            if !round || self.out.len() >= self.limit {
+                return Ok(any);
+            }
+        }
+    }
+}
+
+/// What a lane's visit decided.
+enum LaneResult {
+    /// a job was taken: stop the walk over this source's lanes
+    Stop,
+    /// go on with the next lane
+    Next,
+    /// the whole job type is held back: skip its other lanes
+    SkipType,
+}
+
+/// Claim up to `limit` jobs in the caller's Ctx at time `at` (now(), or the clock after a wait).
+pub fn claim_in(
+    ctx: &mut Ctx,
+    args: &ClaimArgs,
+    limit: usize,
+    at: pg_sys::TimestampTz,
+) -> JobResult<Vec<ClaimRow>> {
+    crate::lease::sweep_if_due(ctx)?;
+    let snap = Snap::fresh();
+    let heap = ctx.jobs()?.rel;
+    // SAFETY: the claim index of the open jobs table, closed at the end of this function.
+    let irel = unsafe { pg_sys::index_open(ctx.cat.claim_idx, pg_sys::AccessShareLock as i32) };
+    let scan = IndexScan::new(heap, irel, snap.0);
+    let mut w = Walk {
+        scan,
+        ctx,
+        args,
+        at,
+        out: Vec::with_capacity(limit.min(64)),
+        limit,
+        mine: HashMap::new(),
+    };
+    let mut bound = MAX_PRIORITY;
+    let result = (|| {
+        while bound >= MIN_PRIORITY && w.out.len() < limit {
+            let Some(e) = w.first(&[Key::new(PRIORITY, Op::Le, Ty::Int4, int_datum(bound))]) else {
+                break;
+            };
+            w.at_priority(e.priority)?;
+            bound = e.priority - 1;
+        }
+        Ok::<_, JobError>(())
+    })();
+    let out = std::mem::take(&mut w.out);
+    drop(w);
+    // SAFETY: opened above.
+    unsafe { pg_sys::index_close(irel, pg_sys::NoLock as i32) };
+    result?;
+    Ok(out)
+}
+
+/// How long until the first scheduled job that a claim with `args` could take comes due (the head
+/// of a lane whose run_at is in the future), for a waiting claim's sleep. None: nothing scheduled.
+pub fn next_due_in(args: &ClaimArgs) -> JobResult<Option<std::time::Duration>> {
+    let mut ctx = Ctx::new()?;
+    let at = crate::native::clock();
+    let snap = Snap::fresh();
+    let heap = ctx.jobs()?.rel;
+    // SAFETY: the claim index of the open jobs table, closed below.
+    let irel = unsafe { pg_sys::index_open(ctx.cat.claim_idx, pg_sys::AccessShareLock as i32) };
+    let scan = IndexScan::new(heap, irel, snap.0);
+    let mut w = Walk {
+        scan,
+        ctx: &mut ctx,
+        args,
+        at,
+        out: Vec::new(),
+        limit: 0,
+        mine: HashMap::new(),
+    };
+    let mut earliest: Option<pg_sys::TimestampTz> = None;
+    let mut bound = MAX_PRIORITY;
+    let result = (|| {
+        while bound >= MIN_PRIORITY {
+            let Some(e) = w.first(&[Key::new(PRIORITY, Op::Le, Ty::Int4, int_datum(bound))]) else {
+                break;
+            };
+            let p = e.priority;
+            w.sources(p, |w, s| {
+                let s = s.to_string();
+                w.lanes(p, &s, |_, e| {
+                    if e.run_at > at && earliest.is_none_or(|x| e.run_at < x) {
+                        earliest = Some(e.run_at);
+                    }
+                    Ok(LaneResult::Next)
+                })?;
+                Ok(false)
+            })?;
+            bound = p - 1;
+        }
+        Ok::<_, JobError>(())
+    })();
+    drop(w);
+    // SAFETY: opened above.
+    unsafe { pg_sys::index_close(irel, pg_sys::NoLock as i32) };
+    result?;
+    Ok(earliest.map(|t| std::time::Duration::from_micros((t - at).max(0) as u64)))
+}
+
+/// Claim: check, then claim in a Ctx of its own, waiting up to `wait_ms` when nothing is due.
+pub fn claim(args: ClaimArgs, limit: usize, wait_ms: Option<i32>) -> JobResult<Vec<ClaimRow>> {
+    let wait_ms = crate::wake::check_wait(wait_ms)?;
+    let mut ctx = Ctx::new()?;
+    let at = ctx.now;
+    let rows = claim_in(&mut ctx, &args, limit, at)?;
+    if !rows.is_empty() || wait_ms == 0 {
+        return Ok(rows);
+    }
+    drop(ctx);
+    crate::wake::wait_and_claim(&args, wait_ms, |args| {
+        let mut ctx = Ctx::new()?;
+        // after a wait, the lease counts from the moment of the claim
+        let at = crate::native::clock();
+        claim_in(&mut ctx, args, limit, at)
     })
 }
 
-/// The claim itself, in the caller's SPI connection and under the caller's settings
-/// (`CLAIM_ORDER`): the lease probe (and the sweep when a lease expired), then `CLAIM`, or
-/// `CLAIM_MANY` with `limit`.
-pub(crate) fn claim_in(
-    client: &mut SpiClient<'_>,
-    args: ClaimArgs,
-    limit: Option<i32>,
-    context: &'static str,
-) -> JobResult<Vec<ClaimRow>> {
-    if first::<bool>(read(client, &ANY_EXPIRED, &[])?, 1)?.unwrap_or(false) {
-        expire_leases(client, EXPIRE_PER_CLAIM)?;
-    }
-    let mut binds = vec![
-        args.worker.as_str().into(),
-        args.sources.into(),
-        args.job_types.into(),
-        args.lease.into(),
-    ];
-    let stmt = match limit {
-        Some(n) => {
-            binds.push(n.into());
-            &CLAIM_MANY
-        }
-        None => &CLAIM,
-    };
-    let t = run(client, stmt, &binds)?;
-    let missing = || JobError::Internal {
-        context,
-        error: "NULL in a claimed row".into(),
-    };
-    let mut rows = Vec::with_capacity(t.len());
-    for r in t {
-        rows.push((
-            r.get(1)?.ok_or_else(missing)?,
-            r.get(2)?.ok_or_else(missing)?,
-            r.get(3)?.ok_or_else(missing)?,
-            r.get(4)?.ok_or_else(missing)?,
-            r.get(5)?.ok_or_else(missing)?,
-            r.get(6)?.ok_or_else(missing)?,
-            r.get(7)?.ok_or_else(missing)?,
-            r.get(8)?.ok_or_else(missing)?,
-            r.get(9)?.ok_or_else(missing)?,
-            r.get(10)?.ok_or_else(missing)?,
-            r.get(11)?.ok_or_else(missing)?,
-        ));
-    }
-    Ok(rows)
-}
-
-/// Claim the next due job (priority high first, then run_at, then enqueue order), atomically and
-/// without blocking on jobs other workers hold. Returns one row, or none when nothing is due.
-#[pg_extern(volatile, parallel_unsafe)]
+/// Claim the next due job (priority high first; fair across sources and lanes; then run_at and
+/// enqueue order), atomically and without blocking on jobs other workers hold. Returns one row, or
+/// none when nothing is due (after waiting up to p_wait_ms for one).
+#[pg_extern(volatile, parallel_unsafe, name = "claim_next_job")]
 #[allow(clippy::type_complexity)]
-pub fn claim_next_job(
+pub fn claim_next_job_wait(
     p_worker_id: default!(Option<&str>, "NULL"),
     p_sources: default!(Option<Vec<Option<String>>>, "NULL"),
     p_job_types: default!(Option<Vec<Option<String>>>, "NULL"),
     p_lease_seconds: default!(Option<i32>, 300),
+    p_wait_ms: default!(Option<i32>, 0),
 ) -> TableIterator<
     'static,
     (
@@ -243,21 +649,22 @@ pub fn claim_next_job(
     ),
 > {
     let rows = claim_args(p_worker_id, p_sources, p_job_types, p_lease_seconds)
-        .and_then(|args| claim(args, None, "claim_next_job"))
+        .and_then(|args| claim(args, 1, p_wait_ms))
         .or_raise("claim_next_job");
-    TableIterator::new(rows.into_iter().take(1))
+    TableIterator::new(rows)
 }
 
-/// Claim up to `p_limit` due jobs at once (same order, filters, lease and records as claim_next_job,
-/// each job with its own run id), in one statement. Returns 0..p_limit rows in claim order.
-#[pg_extern(volatile, parallel_unsafe)]
+/// Claim up to `p_limit` due jobs at once (same order, filters, lease and records as
+/// claim_next_job, each job with its own run id). Returns 0..p_limit rows in claim order.
+#[pg_extern(volatile, parallel_unsafe, name = "claim_jobs")]
 #[allow(clippy::type_complexity)]
-pub fn claim_jobs(
+pub fn claim_jobs_wait(
     p_worker_id: default!(Option<&str>, "NULL"),
     p_sources: default!(Option<Vec<Option<String>>>, "NULL"),
     p_job_types: default!(Option<Vec<Option<String>>>, "NULL"),
     p_lease_seconds: default!(Option<i32>, 300),
     p_limit: default!(Option<i32>, 10),
+    p_wait_ms: default!(Option<i32>, 0),
 ) -> TableIterator<
     'static,
     (
@@ -277,7 +684,7 @@ pub fn claim_jobs(
     let rows = claim_args(p_worker_id, p_sources, p_job_types, p_lease_seconds)
         .and_then(|args| {
             let limit = check_limit(p_limit)?;
-            claim(args, Some(limit), "claim_jobs")
+            claim(args, limit, p_wait_ms)
         })
         .or_raise("claim_jobs");
     TableIterator::new(rows)

@@ -36,3 +36,41 @@ pub fn fail_job(
 ) -> RawJsonb {
     refuse("fail_job")
 }
+
+/// 0.1.0-0.6.1: enqueue_job without p_concurrency_key.
+#[allow(clippy::too_many_arguments)]
+#[pg_extern(sql = false)]
+pub fn enqueue_job(
+    _p_source: Option<&str>,
+    _p_job_type: Option<&str>,
+    _p_payload: Option<RawJsonb>,
+    _p_priority: Option<i32>,
+    _p_run_at: Option<TimestampWithTimeZone>,
+    _p_max_attempts: Option<i32>,
+    _p_idempotency_key: Option<&str>,
+) -> pgrx::Uuid {
+    refuse("enqueue_job")
+}
+
+/// 0.1.0-0.6.1: claim_next_job without p_wait_ms.
+#[pg_extern(sql = false)]
+pub fn claim_next_job(
+    _p_worker_id: Option<&str>,
+    _p_sources: Option<Vec<Option<String>>>,
+    _p_job_types: Option<Vec<Option<String>>>,
+    _p_lease_seconds: Option<i32>,
+) -> pgrx::Uuid {
+    refuse("claim_next_job")
+}
+
+/// 0.4.0-0.6.1: claim_jobs without p_wait_ms.
+#[pg_extern(sql = false)]
+pub fn claim_jobs(
+    _p_worker_id: Option<&str>,
+    _p_sources: Option<Vec<Option<String>>>,
+    _p_job_types: Option<Vec<Option<String>>>,
+    _p_lease_seconds: Option<i32>,
+    _p_limit: Option<i32>,
+) -> pgrx::Uuid {
+    refuse("claim_jobs")
+}

@@ -11,6 +11,9 @@ pub static RETRY_MAX_DELAY_MS: GucSetting<i32> = GucSetting::<i32>::new(3_600_00
 /// Largest accepted payload, in bytes (binary jsonb size).
 pub static MAX_PAYLOAD_BYTES: GucSetting<i32> = GucSetting::<i32>::new(1_048_576);
 
+/// How often a backend's claims look for expired leases, in milliseconds (0 = on every claim).
+pub static LEASE_SWEEP_INTERVAL_MS: GucSetting<i32> = GucSetting::<i32>::new(1000);
+
 /// Finished jobs older than this are pruned by run_maintenance, in seconds (0 = never prune).
 pub static RETENTION_S: GucSetting<i32> = GucSetting::<i32>::new(7 * 24 * 3600);
 /// Pause between two rounds of the maintenance background worker, in milliseconds (0 = paused).
@@ -18,7 +21,7 @@ pub static MAINTENANCE_INTERVAL_MS: GucSetting<i32> = GucSetting::<i32>::new(60_
 /// The database the maintenance background worker connects to.
 pub static DATABASE: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"postgres"));
-/// Alert thresholds (the seed's values): queue depth, unresolved dead letters, 7-day success rate.
+/// Alert thresholds (the MCP Jobs design's values): queue depth, unresolved dead letters, 7-day success rate.
 pub static ALERT_QUEUE_DEPTH_WARNING: GucSetting<i32> = GucSetting::<i32>::new(50);
 pub static ALERT_QUEUE_DEPTH_CRITICAL: GucSetting<i32> = GucSetting::<i32>::new(100);
 pub static ALERT_DEAD_LETTER_WARNING: GucSetting<i32> = GucSetting::<i32>::new(5);
@@ -66,6 +69,8 @@ pub fn init() {
         GucContext::Userset,
         GucFlags::UNIT_MS,
     );
+    // SUSET: the operator's limit (postgresql.conf, ALTER DATABASE/ROLE ... SET by a superuser);
+    // a client cannot raise it for itself.
     GucRegistry::define_int_guc(
         c"mcp_jobs.max_payload_bytes",
         c"Largest payload enqueue_job accepts (size of the binary jsonb).",
@@ -73,8 +78,18 @@ pub fn init() {
         &MAX_PAYLOAD_BYTES,
         1024,
         i32::MAX,
-        GucContext::Userset,
+        GucContext::Suset,
         GucFlags::UNIT_BYTE,
+    );
+    GucRegistry::define_int_guc(
+        c"mcp_jobs.lease_sweep_interval",
+        c"How often a backend's claims look for expired leases (0 = on every claim).",
+        c"Claims take back a few expired leases when they look; the maintenance round takes back all of them.",
+        &LEASE_SWEEP_INTERVAL_MS,
+        0,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::UNIT_MS,
     );
     init_maintenance();
     init_alerts();

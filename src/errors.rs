@@ -72,6 +72,24 @@ pub enum JobError {
     /// The library and the extension's SQL objects in this database are of different versions (a
     /// new library installed, ALTER EXTENSION mcp_jobs UPDATE not run yet).
     VersionMismatch { installed: String },
+    /// An enqueue over a queue's max_queued (backpressure).
+    QueueFull {
+        source: String,
+        job_type: String,
+        /// whether the source's row (job_type NULL) set the cap
+        governing: bool,
+        queued: i64,
+        cap: i64,
+        retry_after_s: i64,
+    },
+    /// The error of one item of a batch argument (0-based index).
+    Item {
+        arg: &'static str,
+        index: usize,
+        inner: Box<JobError>,
+    },
+    /// REPEATABLE READ or SERIALIZABLE: the job changed since the transaction's snapshot.
+    Serialization,
     /// An SPI call failed in a way that is not the caller's fault.
     Internal {
         context: &'static str,
@@ -91,6 +109,15 @@ impl From<SpiError> for JobError {
 }
 
 impl JobError {
+    /// This error, as the error of item `index` of batch argument `arg`.
+    pub fn at_item(self, arg: &'static str, index: usize) -> JobError {
+        JobError::Item {
+            arg,
+            index,
+            inner: Box::new(self),
+        }
+    }
+
     pub fn invalid(
         arg: &'static str,
         message: impl Into<String>,
@@ -124,6 +151,9 @@ impl JobError {
             | JobError::DeadLetterResolved { .. }
             | JobError::VersionMismatch { .. } => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             JobError::RowCheck { .. } => ERRCODE_CHECK_VIOLATION,
+            JobError::Serialization => ERRCODE_T_R_SERIALIZATION_FAILURE,
+            JobError::QueueFull { .. } => ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
+            JobError::Item { inner, .. } => inner.sqlstate(),
             JobError::Internal { .. } => ERRCODE_INTERNAL_ERROR,
         }
     }
@@ -213,6 +243,25 @@ impl JobError {
                     .to_string(),
                 "Run ALTER EXTENSION mcp_jobs UPDATE in this database (docs/operations.md, Upgrading)."
                     .to_string(),
+            ),
+            JobError::QueueFull { source, job_type, governing, queued, cap, retry_after_s } => (
+                format!("queue {source}/{job_type} is full: {queued} jobs queued, the limit is {cap}"),
+                format!(
+                    "max_queued of {} is {cap}; retry after about {retry_after_s} s.",
+                    if *governing { format!("source {source}") } else { format!("queue {source}/{job_type}") }
+                ),
+                "Retry later (the public wrapper answers HTTP 429 with Retry-After), or raise the cap with mcp_jobs.set_queue(..., p_max_queued => N).".to_string(),
+            ),
+            JobError::Item { arg, index, inner } => {
+                let (m, d, h) = inner.texts();
+                (format!("{arg}[{index}]: {m}"), format!("Item {index} (0-based) of {arg}: {d}"), h)
+            }
+            JobError::Serialization => (
+                "could not serialize access due to concurrent update".to_string(),
+                "Another transaction changed the job after this transaction's snapshot was taken \
+                 (REPEATABLE READ or SERIALIZABLE)."
+                    .to_string(),
+                "Retry the transaction, or call the queue functions in READ COMMITTED.".to_string(),
             ),
             JobError::Internal { context, error } => (
                 format!("mcp_jobs internal error in {context}"),

@@ -13,14 +13,20 @@ mod config;
 mod dead_letter;
 mod enqueue;
 mod errors;
+mod flow;
+mod jobs;
+mod lease;
 mod lifecycle;
 mod maintenance;
 mod metrics;
+mod native;
 mod raw_jsonb;
 mod retry;
+mod rules;
 mod schema;
 mod spi_util;
 mod uuid7;
+mod wake;
 mod worker;
 
 #[cfg(any(test, feature = "pg_test"))]
@@ -41,6 +47,7 @@ pub extern "C-unwind" fn _PG_init() {
     // SAFETY: a plain read of a flag the postmaster sets while it loads shared_preload_libraries.
     if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
         worker::register();
+        wake::init_shmem();
     }
 }
 

@@ -1,138 +1,105 @@
-//! The transitions of a claimed job: complete (one, a batch, or one and claim the next), fail (retry or
-//! dead letter), progress; and cancel.
-use crate::claim::{claim_args, claim_in};
-use crate::enqueue::check_payload_size;
+//! The transitions of a claimed job: complete (one, a batch, or one and claim the next), fail (retry
+//! or dead letter), progress; and cancel. Each is guarded: only the job's current run (the fencing
+//! token claim_next_job returned) may complete, fail or extend it, and a refusal names the reason.
+use crate::claim::{claim_args, claim_in, ClaimRow};
 use crate::errors::{required, JobError, JobResult, OrRaise};
+use crate::jobs::{Ctx, JobRow};
+use crate::native::scan::xact_snapshot;
+use crate::native::table::Updated;
+use crate::native::{int_datum, text_datum, ts_datum, uuid_datum, JsonObj};
 use crate::raw_jsonb::RawJsonb;
-use crate::spi_util::{first, read, run, with_settings, Stmt, CLAIM_ORDER, KEY_LOOKUPS};
-use pgrx::datum::DatumWithOid;
+use crate::rules::{check_payload_size, clip_error, MAX_BATCH};
+use crate::spi_util::{read, Stmt};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-use pgrx::spi::SpiClient;
-
-const COMPLETE: Stmt = Stmt {
-    sql: include_str!("queries/complete.sql"),
-    args: &[pg_sys::UUIDOID, pg_sys::UUIDOID, pg_sys::JSONBOID],
-    write: true,
-};
-
-const COMPLETE_MANY: Stmt = Stmt {
-    sql: include_str!("queries/complete_many.sql"),
-    args: &[
-        pg_sys::UUIDARRAYOID,
-        pg_sys::UUIDARRAYOID,
-        pg_sys::JSONBARRAYOID,
-    ],
-    write: true,
-};
-
-const COMPLETE_MANY_REASONS: Stmt = Stmt {
-    sql: include_str!("queries/complete_many_reasons.sql"),
-    args: &[pg_sys::UUIDARRAYOID, pg_sys::UUIDARRAYOID],
-    write: false,
-};
-
-const FAIL: Stmt = Stmt {
-    sql: include_str!("queries/fail.sql"),
-    args: &[
-        pg_sys::UUIDOID,
-        pg_sys::UUIDOID,
-        pg_sys::TEXTOID,
-        pg_sys::BOOLOID,
-        pg_sys::JSONBOID,
-    ],
-    write: true,
-};
-
-const PROGRESS: Stmt = Stmt {
-    sql: include_str!("queries/progress.sql"),
-    args: &[pg_sys::UUIDOID, pg_sys::UUIDOID, pg_sys::JSONBOID],
-    write: true,
-};
-
-const CANCEL: Stmt = Stmt {
-    sql: include_str!("queries/cancel.sql"),
-    args: &[pg_sys::UUIDOID],
-    write: true,
-};
 
 const STATE: Stmt = Stmt {
     sql: "SELECT j.status, j.current_run_id, r.outcome
             FROM mcp_jobs.jobs j
-            LEFT JOIN mcp_jobs.job_runs r ON r.id = $2 AND r.job_id = j.id
+            LEFT JOIN mcp_jobs.job_runs r ON r.job_id = j.id AND r.id = $2
            WHERE j.id = $1",
     args: &[pg_sys::UUIDOID, pg_sys::UUIDOID],
     write: false,
 };
 
-/// Longest error text kept (characters); longer texts are cut and marked.
-pub const MAX_ERROR_CHARS: usize = 10_000;
-
-/// Why a guarded transition matched no row. `None` means the row looked right after all (it changed
-/// between the two statements) and the caller should try again.
+/// Why a guarded transition cannot apply to job `job_id`: read afresh (the rare path).
 fn diagnose(
-    client: &SpiClient<'_>,
     job_id: pgrx::Uuid,
     run_id: Option<pgrx::Uuid>,
     action: &'static str,
     expected: &'static str,
 ) -> JobResult<Option<JobError>> {
-    let t = read(client, &STATE, &[job_id.into(), run_id.into()])?;
-    if t.is_empty() {
-        return Ok(Some(JobError::JobNotFound { job_id }));
-    }
-    let t = t.first();
-    let status: String = t.get(1)?.unwrap_or_default();
-    let current: Option<pgrx::Uuid> = t.get(2)?;
-    let run_outcome: Option<String> = t.get(3)?;
-    if let (Some(run_id), Some("lease_expired")) = (run_id, run_outcome.as_deref()) {
-        // the run lost its lease and the job was swept (requeued or dead-lettered), whether or not
-        // another worker has claimed it since: say so, rather than describe the job's new state
-        return Ok(Some(JobError::LeaseLost {
-            job_id,
-            run_id,
-            current,
-            action,
-            status,
-        }));
-    }
-    if status != expected {
-        return Ok(Some(JobError::WrongState {
-            job_id,
-            action,
-            status,
-            expected,
-        }));
-    }
-    if let Some(run_id) = run_id {
-        if current != Some(run_id) {
-            return Ok(Some(JobError::StaleRun {
+    Spi::connect(|client| {
+        let t = read(client, &STATE, &[job_id.into(), run_id.into()])?;
+        if t.is_empty() {
+            return Ok(Some(JobError::JobNotFound { job_id }));
+        }
+        let t = t.first();
+        let status: String = t.get(1)?.unwrap_or_default();
+        let current: Option<pgrx::Uuid> = t.get(2)?;
+        let run_outcome: Option<String> = t.get(3)?;
+        if let (Some(run_id), Some("lease_expired")) = (run_id, run_outcome.as_deref()) {
+            // the run lost its lease and the job was swept (requeued or dead-lettered), whether
+            // or not another worker has claimed it since: say so, rather than describe its state
+            return Ok(Some(JobError::LeaseLost {
                 job_id,
                 run_id,
                 current,
                 action,
+                status,
             }));
         }
-    }
-    Ok(None)
+        if status != expected {
+            return Ok(Some(JobError::WrongState {
+                job_id,
+                action,
+                status,
+                expected,
+            }));
+        }
+        if let Some(run_id) = run_id {
+            if current != Some(run_id) {
+                return Ok(Some(JobError::StaleRun {
+                    job_id,
+                    run_id,
+                    current,
+                    action,
+                }));
+            }
+        }
+        Ok(None)
+    })
 }
 
-/// Run a guarded transition; when it matches no row, raise the precise reason.
-fn guarded(
-    client: &mut SpiClient<'_>,
-    stmt: &Stmt,
-    args: &[DatumWithOid<'_>],
-    job_id: pgrx::Uuid,
-    run_id: Option<pgrx::Uuid>,
+/// Find job `id` in state `expected` (and owned by run `run`), let `apply` change it, and write it.
+/// A row changed by another transaction in between is read again (READ COMMITTED) or is a
+/// serialization failure (REPEATABLE READ, SERIALIZABLE).
+fn transition(
+    ctx: &mut Ctx,
+    id: pgrx::Uuid,
+    run: Option<pgrx::Uuid>,
     action: &'static str,
     expected: &'static str,
-) -> JobResult<RawJsonb> {
-    for _ in 0..3 {
-        if let Some(out) = first::<RawJsonb>(run(client, stmt, args)?, 1)? {
-            return Ok(out);
-        }
-        if let Some(err) = diagnose(client, job_id, run_id, action, expected)? {
-            return Err(err);
+    mut apply: impl FnMut(&mut Ctx, &mut JobRow) -> JobResult<()>,
+) -> JobResult<JobRow> {
+    let c = ctx.cat.job.clone();
+    for _ in 0..5 {
+        let found = ctx.find_job(id)?;
+        let ok = found.as_ref().is_some_and(|r| {
+            r.text(c.status).as_deref() == Some(expected)
+                && (run.is_none() || r.uuid(c.current_run_id) == run)
+        });
+        let Some(mut row) = found.filter(|_| ok) else {
+            match diagnose(id, run, action, expected)? {
+                Some(e) => return Err(e),
+                None => continue, // it changed in between: read it again
+            }
+        };
+        apply(ctx, &mut row)?;
+        match ctx.update_job(&mut row, true)? {
+            Updated::Ok => return Ok(row),
+            Updated::Changed if xact_snapshot() => return Err(JobError::Serialization),
+            Updated::Changed => continue,
         }
     }
     Err(JobError::Internal {
@@ -159,31 +126,73 @@ fn ids(
     ))
 }
 
-/// complete_job's result argument, checked (size) and as a bind argument (NULL when omitted).
-fn result_arg(result: Option<RawJsonb>) -> JobResult<DatumWithOid<'static>> {
-    Ok(match result {
-        Some(r) => check_payload_size(r)?.into(),
-        None => DatumWithOid::null::<RawJsonb>(),
-    })
+fn checked_json(v: Option<RawJsonb>) -> JobResult<Option<RawJsonb>> {
+    v.map(check_payload_size).transpose()
 }
 
-/// Complete a processing job in the caller's SPI connection (checked arguments; raises the precise
-/// reason when the job is not this run's to complete).
-fn complete_in(
-    client: &mut SpiClient<'_>,
+/// The queue of a job row, for flow control and wake-ups.
+fn queue_of(ctx: &Ctx, row: &JobRow) -> (String, String) {
+    let c = &ctx.cat.job;
+    (
+        row.text(c.source).unwrap_or_default(),
+        row.text(c.job_type).unwrap_or_default(),
+    )
+}
+
+/// A processing job left 'processing': a waiting claim of a limited queue may now take one.
+fn slot_freed(ctx: &Ctx, row: &JobRow) -> JobResult<()> {
+    let (s, t) = queue_of(ctx, row);
+    if crate::flow::effective(&s, &t)?.is_some() {
+        crate::wake::job_ready(&s, &t, ctx.now);
+    }
+    Ok(())
+}
+
+/// Complete a processing job in `ctx`; returns complete_job's result.
+pub fn complete_in(
+    ctx: &mut Ctx,
     job_id: pgrx::Uuid,
     run_id: pgrx::Uuid,
-    result: DatumWithOid<'_>,
+    result: Option<&RawJsonb>,
 ) -> JobResult<RawJsonb> {
-    guarded(
-        client,
-        &COMPLETE,
-        &[job_id.into(), run_id.into(), result],
+    let c = ctx.cat.job.clone();
+    let now = ctx.now;
+    let row = transition(
+        ctx,
         job_id,
         Some(run_id),
         "complete",
         "processing",
-    )
+        |_, r| {
+            r.set(c.status, Some(text_datum("completed")));
+            r.set(c.result, result.map(|x| x.clone().into_datum_unchecked()));
+            r.set(c.finished_at, Some(ts_datum(now)));
+            r.set(c.updated_at, Some(ts_datum(now)));
+            r.set(c.lease_expires_at, None);
+            Ok(())
+        },
+    )?;
+    let attempt = row.int(c.attempts);
+    let ms = ctx.close_run(job_id, run_id, "completed", None)?;
+    ctx.event(
+        job_id,
+        Some(run_id),
+        "completed",
+        JsonObj::new()
+            .int("attempt", attempt.into())
+            .float("duration_ms", ms),
+    )?;
+    slot_freed(ctx, &row)?;
+    Ok(RawJsonb::from_datum_copy(
+        JsonObj::new()
+            .str("job_id", Some(&job_id.to_string()))
+            .str("run_id", Some(&run_id.to_string()))
+            .str("status", Some("completed"))
+            .int("attempt", attempt.into())
+            .ts("finished_at", now)
+            .float("duration_ms", ms)
+            .jsonb(),
+    ))
 }
 
 /// Mark a processing job completed. Only its current attempt (run id) may do so.
@@ -195,8 +204,9 @@ pub fn complete_job(
 ) -> RawJsonb {
     (|| {
         let (job_id, run_id) = ids(p_job_id, p_run_id)?;
-        let result = result_arg(p_result)?;
-        Spi::connect_mut(|client| complete_in(client, job_id, run_id, result))
+        let result = checked_json(p_result)?;
+        let mut ctx = Ctx::new()?;
+        complete_in(&mut ctx, job_id, run_id, result.as_ref())
     })()
     .or_raise("complete_job")
 }
@@ -204,9 +214,8 @@ pub fn complete_job(
 /// complete_job, then claim_next_job, in one call and so in one transaction: a worker that loops
 /// over jobs one at a time commits (and, through PostgREST, makes a request) once per job instead
 /// of twice. Every argument is checked before anything is written; when the completion is refused
-/// (unknown job, wrong state, stale run, lost lease) the call raises complete_job's error and
-/// claims nothing. Returns the next job as claim_next_job does, or no row when nothing is due (the
-/// completion stands either way).
+/// the call raises complete_job's error and claims nothing. Returns the next job as
+/// claim_next_job does, or no row when nothing is due (the completion stands either way).
 #[pg_extern(volatile, parallel_unsafe)]
 #[allow(clippy::type_complexity, clippy::too_many_arguments)]
 pub fn complete_and_claim_next(
@@ -233,26 +242,18 @@ pub fn complete_and_claim_next(
         name!(lease_expires_at, TimestampWithTimeZone),
     ),
 > {
-    let rows = (|| {
+    let rows: Vec<ClaimRow> = (|| {
         let (job_id, run_id) = ids(p_job_id, p_run_id)?;
-        let result = result_arg(p_result)?;
+        let result = checked_json(p_result)?;
         let args = claim_args(p_worker_id, p_sources, p_job_types, p_lease_seconds)?;
-        // claim_next_job's settings for both statements (complete.sql's key probe has no use for
-        // a bitmap scan and keeps the generic plan complete_job settles on), applied once for the
-        // call, not as a SET clause (see spi_util::with_settings)
-        with_settings(CLAIM_ORDER, || {
-            Spi::connect_mut(|client| {
-                complete_in(client, job_id, run_id, result)?;
-                claim_in(client, args, None, "complete_and_claim_next")
-            })
-        })
+        let mut ctx = Ctx::new()?;
+        complete_in(&mut ctx, job_id, run_id, result.as_ref())?;
+        let at = ctx.now;
+        claim_in(&mut ctx, &args, 1, at)
     })()
     .or_raise("complete_and_claim_next");
-    TableIterator::new(rows.into_iter().take(1))
+    TableIterator::new(rows)
 }
-
-/// The most (job, run) pairs one complete_jobs call may take.
-pub const MAX_COMPLETE_BATCH: usize = 1000;
 
 /// A NULL-free id array of complete_jobs.
 fn id_array(
@@ -261,12 +262,12 @@ fn id_array(
     hint: &'static str,
 ) -> JobResult<Vec<pgrx::Uuid>> {
     let ids = required(ids, arg, hint)?;
-    if ids.len() > MAX_COMPLETE_BATCH {
+    if ids.len() > MAX_BATCH {
         return Err(JobError::invalid(
             arg,
-            format!("more than {MAX_COMPLETE_BATCH} entries"),
+            format!("more than {MAX_BATCH} entries"),
             format!("{arg} has {} entries.", ids.len()),
-            format!("Complete at most {MAX_COMPLETE_BATCH} jobs per call; split the batch."),
+            format!("Complete at most {MAX_BATCH} jobs per call; split the batch."),
         ));
     }
     ids.into_iter()
@@ -326,80 +327,40 @@ fn complete_many(
         }
     }
     let results = match results {
-        Some(r) => Some(
-            r.into_iter()
-                .map(|x| x.map(check_payload_size).transpose())
-                .collect::<JobResult<Vec<Option<RawJsonb>>>>()?,
-        ),
-        None => None,
+        Some(r) => r
+            .into_iter()
+            .map(checked_json)
+            .collect::<JobResult<Vec<Option<RawJsonb>>>>()?,
+        None => vec![None; job_ids.len()],
     };
     if job_ids.is_empty() {
         return Ok(Vec::new());
     }
-    // planner settings here, not as SET clauses: see spi_util::with_settings
-    with_settings(KEY_LOOKUPS, || {
-        Spi::connect_mut(|client| {
-            let n = job_ids.len();
-            let mut done = vec![false; n];
-            let t = run(
-                client,
-                &COMPLETE_MANY,
-                &[
-                    job_ids.clone().into(),
-                    run_ids.clone().into(),
-                    results.into(),
-                ],
-            )?;
-            for r in t {
-                let ord: i64 = r.get(1)?.ok_or_else(|| missing("a position"))?;
-                match usize::try_from(ord)
-                    .ok()
-                    .and_then(|o| done.get_mut(o.wrapping_sub(1)))
-                {
-                    Some(d) => *d = true,
-                    None => return Err(missing("a position in range")),
-                }
-            }
-            let mut why: Vec<(Option<String>, Option<String>)> = vec![(None, None); n];
-            let rest: Vec<usize> = (0..n).filter(|&i| !done[i]).collect();
-            if !rest.is_empty() {
-                let rest_jobs: Vec<pgrx::Uuid> = rest.iter().map(|&i| job_ids[i]).collect();
-                let rest_runs: Vec<pgrx::Uuid> = rest.iter().map(|&i| run_ids[i]).collect();
-                let t = read(
-                    client,
-                    &COMPLETE_MANY_REASONS,
-                    &[rest_jobs.into(), rest_runs.into()],
-                )?;
-                for r in t {
-                    let ord: i64 = r.get(1)?.ok_or_else(|| missing("a position"))?;
-                    let slot = usize::try_from(ord)
-                        .ok()
-                        .and_then(|o| rest.get(o.wrapping_sub(1)))
-                        .ok_or_else(|| missing("a position in range"))?;
-                    why[*slot] = (r.get(2)?, r.get(3)?);
-                }
-            }
-            Ok(job_ids
-                .into_iter()
-                .zip(run_ids)
-                .zip(done.into_iter().zip(why))
-                .map(|((job, run), (ok, (status, reason)))| {
-                    if ok {
-                        (job, run, Some("completed".to_string()), true, None)
-                    } else {
-                        (job, run, status, false, reason)
+    let mut ctx = Ctx::new()?;
+    let mut out = Vec::with_capacity(job_ids.len());
+    for ((job, run), result) in job_ids.into_iter().zip(run_ids).zip(results) {
+        match complete_in(&mut ctx, job, run, result.as_ref()) {
+            Ok(_) => out.push((job, run, Some("completed".to_string()), true, None)),
+            Err(e) => {
+                let (status, reason) = match e {
+                    JobError::JobNotFound { .. } => (None, "not found".to_string()),
+                    JobError::LeaseLost { status, .. } => {
+                        (Some(status), "lease expired".to_string())
                     }
-                })
-                .collect())
-        })
-    })
-}
-
-fn missing(what: &str) -> JobError {
-    JobError::Internal {
-        context: "complete_jobs",
-        error: format!("the statement did not return {what}"),
+                    JobError::WrongState { status, .. } => {
+                        let r = format!("not processing: {status}");
+                        (Some(status), r)
+                    }
+                    JobError::StaleRun { .. } => {
+                        (Some("processing".to_string()), "stale run".to_string())
+                    }
+                    other => return Err(other),
+                };
+                out.push((job, run, status, false, Some(reason)));
+            }
+        }
     }
+    Ok(out)
 }
 
 /// Complete many processing jobs at once, each only by its current run. One row per (job, run)
@@ -424,14 +385,106 @@ pub fn complete_jobs(
     TableIterator::new(complete_many(p_job_ids, p_run_ids, p_results).or_raise("complete_jobs"))
 }
 
-/// Cut an error text to MAX_ERROR_CHARS characters.
-pub fn clip_error(error: &str) -> String {
-    if error.chars().count() <= MAX_ERROR_CHARS {
-        return error.to_string();
+/// Fail the current attempt of a processing job in `ctx`; returns fail_job's result.
+pub fn fail_in(
+    ctx: &mut Ctx,
+    job_id: pgrx::Uuid,
+    run_id: pgrx::Uuid,
+    error: &str,
+    retry: bool,
+    details: Option<&RawJsonb>,
+) -> JobResult<RawJsonb> {
+    let c = ctx.cat.job.clone();
+    let now = ctx.now;
+    let mut again = false;
+    let mut retry_at = now;
+    let row = transition(ctx, job_id, Some(run_id), "fail", "processing", |_, r| {
+        let attempts = r.int(c.attempts);
+        again = retry && attempts < r.int(c.max_attempts);
+        if again {
+            retry_at = now + crate::retry::retry_delay_ms(attempts) * 1000;
+            r.set(c.status, Some(text_datum("queued")));
+            r.set(c.run_at, Some(ts_datum(retry_at)));
+            r.set(c.finished_at, None);
+        } else {
+            r.set(c.status, Some(text_datum("failed")));
+            r.set(c.finished_at, Some(ts_datum(now)));
+        }
+        r.set(c.lease_expires_at, None);
+        r.set(c.last_error, Some(text_datum(error)));
+        r.set(c.updated_at, Some(ts_datum(now)));
+        Ok(())
+    })?;
+    let attempts = row.int(c.attempts);
+    let max_attempts = row.int(c.max_attempts);
+    let ms = ctx.close_run(job_id, run_id, "failed", Some(error))?;
+    let details_text = details.map(|d| crate::native::jsonb_text(d.clone().into_datum_unchecked()));
+    let dead = if again {
+        None
+    } else {
+        Some(ctx.insert_dead_letter(
+            &row,
+            attempts,
+            error,
+            details.map(|d| d.clone().into_datum_unchecked()),
+        )?)
+    };
+    let mut failed = JsonObj::new()
+        .int("attempt", attempts.into())
+        .str("error", Some(error))
+        .boolean("retry", retry)
+        .float("duration_ms", ms);
+    if let Some(d) = &details_text {
+        failed = failed.raw("details", Some(d));
     }
-    let mut s: String = error.chars().take(MAX_ERROR_CHARS).collect();
-    s.push_str("… [truncated]");
-    s
+    ctx.event(job_id, Some(run_id), "failed", failed)?;
+    match dead {
+        None => {
+            ctx.event(
+                job_id,
+                Some(run_id),
+                "retry_scheduled",
+                JsonObj::new()
+                    .int("attempt", attempts.into())
+                    .int("max_attempts", max_attempts.into())
+                    .ts("run_at", retry_at),
+            )?;
+            crate::flow::requeued(ctx, &row)?;
+            let (s, t) = queue_of(ctx, &row);
+            crate::wake::job_ready(&s, &t, retry_at);
+        }
+        Some(dl) => {
+            ctx.event(
+                job_id,
+                Some(run_id),
+                "dead_lettered",
+                JsonObj::new()
+                    .str("dead_letter_id", Some(&dl.to_string()))
+                    .int("attempts", attempts.into())
+                    .str(
+                        "reason",
+                        Some(if retry { "max_attempts" } else { "no_retry" }),
+                    ),
+            )?;
+        }
+    }
+    slot_freed(ctx, &row)?;
+    let mut out = JsonObj::new()
+        .str("job_id", Some(&job_id.to_string()))
+        .str("run_id", Some(&run_id.to_string()))
+        .str("status", Some(if again { "queued" } else { "failed" }))
+        .int("attempt", attempts.into())
+        .int("max_attempts", max_attempts.into());
+    out = if again {
+        out.ts("retry_at", retry_at)
+    } else {
+        out.null("retry_at")
+    };
+    out = match dead {
+        Some(dl) => out.str("dead_letter_id", Some(&dl.to_string())),
+        None => out.null("dead_letter_id"),
+    };
+    Ok(RawJsonb::from_datum_copy(out.jsonb()))
 }
 
 /// Record a failed attempt. With attempts left and p_retry, the job is queued again after the
@@ -454,25 +507,16 @@ pub fn fail_job_with_details(
             "Describe why the attempt failed, e.g. the exception message.",
         )?;
         let error = clip_error(error);
-        let retry = p_retry.unwrap_or(true);
-        let details = result_arg(p_details)?;
-        Spi::connect_mut(|client| {
-            guarded(
-                client,
-                &FAIL,
-                &[
-                    job_id.into(),
-                    run_id.into(),
-                    error.as_str().into(),
-                    retry.into(),
-                    details,
-                ],
-                job_id,
-                Some(run_id),
-                "fail",
-                "processing",
-            )
-        })
+        let details = checked_json(p_details)?;
+        let mut ctx = Ctx::new()?;
+        fail_in(
+            &mut ctx,
+            job_id,
+            run_id,
+            &error,
+            p_retry.unwrap_or(true),
+            details.as_ref(),
+        )
     })()
     .or_raise("fail_job")
 }
@@ -486,21 +530,52 @@ pub fn report_progress(
 ) -> RawJsonb {
     (|| {
         let (job_id, run_id) = ids(p_job_id, p_run_id)?;
-        Spi::connect_mut(|client| {
-            let progress: DatumWithOid = match p_progress {
-                Some(p) => check_payload_size(p)?.into(),
-                None => DatumWithOid::null::<RawJsonb>(),
-            };
-            guarded(
-                client,
-                &PROGRESS,
-                &[job_id.into(), run_id.into(), progress],
-                job_id,
-                Some(run_id),
-                "report progress for",
-                "processing",
-            )
-        })
+        let progress = checked_json(p_progress)?;
+        let mut ctx = Ctx::new()?;
+        let c = ctx.cat.job.clone();
+        let now = ctx.now;
+        let Some(lease_seconds) = ctx.run_lease(job_id, run_id)? else {
+            return Err(
+                diagnose(job_id, Some(run_id), "report progress for", "processing")?.unwrap_or(
+                    JobError::StaleRun {
+                        job_id,
+                        run_id,
+                        current: None,
+                        action: "report progress for",
+                    },
+                ),
+            );
+        };
+        let until = now + i64::from(lease_seconds) * 1_000_000;
+        let row = transition(
+            &mut ctx,
+            job_id,
+            Some(run_id),
+            "report progress for",
+            "processing",
+            |_, r| {
+                r.set(c.lease_expires_at, Some(ts_datum(until)));
+                r.set(c.updated_at, Some(ts_datum(now)));
+                Ok(())
+            },
+        )?;
+        let text = progress.map(|p| crate::native::jsonb_text(p.into_datum_unchecked()));
+        ctx.event(
+            job_id,
+            Some(run_id),
+            "progress",
+            JsonObj::new()
+                .int("attempt", row.int(c.attempts).into())
+                .raw("progress", text.as_deref()),
+        )?;
+        Ok(RawJsonb::from_datum_copy(
+            JsonObj::new()
+                .str("job_id", Some(&job_id.to_string()))
+                .str("run_id", Some(&run_id.to_string()))
+                .str("status", Some("processing"))
+                .ts("lease_expires_at", until)
+                .jsonb(),
+        ))
     })()
     .or_raise("report_progress")
 }
@@ -510,17 +585,29 @@ pub fn report_progress(
 pub fn cancel_job(p_job_id: Option<pgrx::Uuid>) -> RawJsonb {
     (|| {
         let job_id = required(p_job_id, "p_job_id", "Pass the id returned by enqueue_job.")?;
-        Spi::connect_mut(|client| {
-            guarded(
-                client,
-                &CANCEL,
-                &[job_id.into()],
-                job_id,
-                None,
-                "cancel",
-                "queued",
-            )
-        })
+        let mut ctx = Ctx::new()?;
+        let c = ctx.cat.job.clone();
+        let now = ctx.now;
+        let row = transition(&mut ctx, job_id, None, "cancel", "queued", |_, r| {
+            r.set(c.status, Some(text_datum("cancelled")));
+            r.set(c.finished_at, Some(ts_datum(now)));
+            r.set(c.updated_at, Some(ts_datum(now)));
+            Ok(())
+        })?;
+        ctx.event(
+            job_id,
+            None,
+            "cancelled",
+            JsonObj::new().int("attempts", row.int(c.attempts).into()),
+        )?;
+        crate::flow::unqueued(&mut ctx, &row)?;
+        Ok(RawJsonb::from_datum_copy(
+            JsonObj::new()
+                .str("job_id", Some(&job_id.to_string()))
+                .str("status", Some("cancelled"))
+                .ts("finished_at", now)
+                .jsonb(),
+        ))
     })()
     .or_raise("cancel_job")
 }

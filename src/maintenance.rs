@@ -1,7 +1,6 @@
 //! run_maintenance: lease sweep, metrics of the current and previous hour, retention pruning.
 //! Called by the background worker (src/worker.rs) every mcp_jobs.maintenance_interval, or by
 //! pg_cron where the library is not preloaded.
-use crate::claim::expire_leases;
 use crate::config;
 use crate::errors::{JobError, JobResult, OrRaise};
 use crate::metrics::aggregate;
@@ -13,7 +12,12 @@ use serde_json::json;
 
 const PRUNE: Stmt = Stmt {
     sql: include_str!("queries/prune_jobs.sql"),
-    args: &[pg_sys::TIMESTAMPTZOID, pg_sys::INT4OID],
+    args: &[
+        pg_sys::TIMESTAMPTZOID,
+        pg_sys::INT4OID,
+        pg_sys::UUIDOID,
+        pg_sys::UUIDOID,
+    ],
     write: true,
 };
 
@@ -35,8 +39,9 @@ const PRUNE_MAX_BATCHES: i32 = 20;
 pub fn maintain(client: &mut SpiClient<'_>) -> JobResult<serde_json::Value> {
     // 1. leases: requeue or dead-letter jobs whose worker went away
     let (mut requeued, mut dead_lettered, mut batches) = (0i64, 0i64, 0);
+    let mut ctx = crate::jobs::Ctx::new()?;
     while batches < EXPIRE_MAX_BATCHES {
-        let (r, d) = expire_leases(client, EXPIRE_BATCH)?;
+        let (r, d) = crate::lease::expire(&mut ctx, EXPIRE_BATCH as usize)?;
         requeued += r;
         dead_lettered += d;
         batches += 1;
@@ -44,6 +49,7 @@ pub fn maintain(client: &mut SpiClient<'_>) -> JobResult<serde_json::Value> {
             break;
         }
     }
+    drop(ctx);
     let leases_done = batches < EXPIRE_MAX_BATCHES;
 
     // 2. metrics of the previous and the current hour (after the sweep, so its events count)
@@ -65,17 +71,33 @@ pub fn maintain(client: &mut SpiClient<'_>) -> JobResult<serde_json::Value> {
         let before: TimestampWithTimeZone = r.get(1)?.ok_or_else(missing)?;
         cutoff = json!(r.get::<String>(2)?.unwrap_or_default());
         prune_done = false;
+        // no job created after the cutoff can have finished before it: the scan of jobs_pkey in
+        // id (creation) order stops there
+        let bound = crate::uuid7::uuid7_floor(before.into_inner());
+        let mut after: Option<pgrx::Uuid> = None;
         for _ in 0..PRUNE_MAX_BATCHES {
-            let n = first::<i64>(
-                run(client, &PRUNE, &[before.into(), PRUNE_BATCH.into()])?,
-                1,
-            )?
-            .unwrap_or(0);
+            let t = run(
+                client,
+                &PRUNE,
+                &[
+                    before.into(),
+                    PRUNE_BATCH.into(),
+                    after.into(),
+                    bound.into(),
+                ],
+            )?;
+            let (n, last) = if t.is_empty() {
+                (0, None)
+            } else {
+                let r = t.first();
+                (r.get::<i64>(1)?.unwrap_or(0), r.get::<pgrx::Uuid>(2)?)
+            };
             pruned += n;
             if n < i64::from(PRUNE_BATCH) {
                 prune_done = true;
                 break;
             }
+            after = last;
         }
     }
 

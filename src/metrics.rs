@@ -1,4 +1,4 @@
-//! Hourly metrics (aggregate_metrics), alerts on the seed's thresholds, and the queue_depth view.
+//! Hourly metrics (aggregate_metrics), alerts on the MCP Jobs design's thresholds, and the queue_depth view.
 use crate::config;
 use crate::errors::{JobError, JobResult, OrRaise};
 use crate::spi_util::{read, run, with_settings, Stmt, PLAN_EACH_CALL};
@@ -165,7 +165,7 @@ fn alert_rows() -> JobResult<Vec<AlertRow>> {
     })
 }
 
-/// The seed's alert thresholds, per source: one row per (source, metric) past its warning or
+/// The MCP Jobs design's alert thresholds, per source: one row per (source, metric) past its warning or
 /// critical threshold (the most severe level only). Thresholds: the mcp_jobs.alert_* settings.
 #[pg_extern(stable, parallel_safe)]
 pub fn alerts() -> TableIterator<

@@ -22,6 +22,22 @@ impl RawJsonb {
         self.0.len().saturating_sub(pg_sys::VARHDRSZ)
     }
 
+    /// A copy of a non-NULL jsonb datum.
+    pub fn from_datum_copy(d: pg_sys::Datum) -> RawJsonb {
+        // SAFETY: the callers pass a jsonb datum that is not NULL.
+        unsafe { RawJsonb::from_datum(d, false) }.expect("a jsonb datum")
+    }
+
+    /// The value as a datum in the current memory context.
+    pub fn into_datum_unchecked(self) -> pg_sys::Datum {
+        self.into_datum().expect("a jsonb datum")
+    }
+
+    /// The JSON type of the root.
+    pub fn kind(&self) -> JsonbKind {
+        JsonbKind::from_data(self.0.get(pg_sys::VARHDRSZ..).unwrap_or_default())
+    }
+
     /// Whether the value is a JSON object, read from the root container's header.
     pub fn is_object(&self) -> bool {
         JsonbKind::from_data(self.0.get(pg_sys::VARHDRSZ..).unwrap_or_default()).is_object()

@@ -38,12 +38,18 @@ fn random_unit() -> f64 {
     }
 }
 
+/// The delay in milliseconds before retrying a job whose attempt `attempt` failed, with jitter,
+/// using the settings mcp_jobs.retry_base_delay and mcp_jobs.retry_max_delay.
+pub fn retry_delay_ms(attempt: i32) -> i64 {
+    let base = config::RETRY_BASE_DELAY_MS.get() as i64;
+    let max = config::RETRY_MAX_DELAY_MS.get() as i64;
+    jittered_ms(backoff_ms(attempt, base, max), random_unit())
+}
+
 /// The delay before retrying a job whose attempt `p_attempt` failed, with jitter, using the
 /// settings mcp_jobs.retry_base_delay and mcp_jobs.retry_max_delay.
 #[pg_extern(volatile, parallel_safe)]
 fn retry_delay(p_attempt: i32) -> Interval {
-    let base = config::RETRY_BASE_DELAY_MS.get() as i64;
-    let max = config::RETRY_MAX_DELAY_MS.get() as i64;
-    let ms = jittered_ms(backoff_ms(p_attempt, base, max), random_unit());
+    let ms = retry_delay_ms(p_attempt);
     Interval::new(0, 0, ms * 1000).unwrap_or_else(|e| error!("retry delay out of range: {e}"))
 }

@@ -8,7 +8,7 @@ extension_sql_file!(
     name = "schema",
     requires = [
         mcp_jobs::uuid7::uuidv7_sql,
-        mcp_jobs::checks::jobs_row_check,
+        mcp_jobs::checks::jobs_row_check_keyed,
         mcp_jobs::checks::job_runs_row_check,
         mcp_jobs::checks::job_events_row_check,
     ]
@@ -21,9 +21,10 @@ extension_sql_file!(
         mcp_jobs::uuid7::uuidv7_sql,
         mcp_jobs::uuid7::uuidv7_time,
         mcp_jobs::retry::retry_delay,
-        mcp_jobs::enqueue::enqueue_job,
-        mcp_jobs::claim::claim_next_job,
-        mcp_jobs::claim::claim_jobs,
+        mcp_jobs::enqueue::enqueue_job_keyed,
+        mcp_jobs::enqueue::enqueue_jobs,
+        mcp_jobs::claim::claim_next_job_wait,
+        mcp_jobs::claim::claim_jobs_wait,
         mcp_jobs::lifecycle::complete_job,
         mcp_jobs::lifecycle::complete_and_claim_next,
         mcp_jobs::lifecycle::complete_jobs,

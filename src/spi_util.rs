@@ -78,23 +78,6 @@ pub fn first<T: pgrx::FromDatum + pgrx::IntoDatum>(
 /// Planner settings for the statements of one call of a function.
 pub type Settings = &'static [(&'static CStr, &'static CStr)];
 
-/// Statements that look rows up only by key: no sequential scan, whatever the statistics were when
-/// the backend made its generic plan (sql/finalize.sql explains the trap).
-pub const KEY_LOOKUPS: Settings = &[(c"enable_seqscan", c"off")];
-/// The claims (claim_next_job, claim_jobs, complete_and_claim_next): key lookups; the queue read in
-/// claim order from jobs_claim_idx, never collected by a bitmap scan and sorted; and one generic
-/// plan per backend. A generic plan made while jobs held rows but had never been analyzed (after a
-/// restore or a bulk load, before autovacuum's first ANALYZE, or with autovacuum off) took every
-/// queued job from a bitmap scan and sorted them all for each claim (59-75 ms per claim at 150 000
-/// queued against 0.16-0.26 ms); in other such states the plan cache judged the generic plan
-/// dearer than a plan for the call's arguments and planned the claim again on every call (0.2 ms
-/// each), as it did for claim_jobs' `LIMIT $5` in every state. With bitmap scans off the generic
-/// plan is the plan for any arguments (sql/finalize.sql).
-pub const CLAIM_ORDER: Settings = &[
-    (c"enable_seqscan", c"off"),
-    (c"enable_bitmapscan", c"off"),
-    (c"plan_cache_mode", c"force_generic_plan"),
-];
 /// Reads of the history: each statement planned for the call at hand (sql/finalize.sql).
 pub const PLAN_EACH_CALL: Settings = &[(c"plan_cache_mode", c"force_custom_plan")];
 

@@ -81,3 +81,15 @@ fn uuidv7_time(id: pgrx::Uuid) -> TimestampWithTimeZone {
     }
     .unwrap_or_else(|| error!("could not convert the UUIDv7 time"))
 }
+
+/// The smallest UUIDv7 of the millisecond of `t` (a timestamptz): every UUIDv7 made at or after
+/// that millisecond sorts at or after it.
+pub fn uuid7_floor(t: i64) -> pgrx::Uuid {
+    // timestamptz counts microseconds since 2000-01-01; UUIDv7 milliseconds since 1970-01-01
+    let unix_ms = (t + 946_684_800_000_000).div_euclid(1000).max(0) as u64;
+    let mut b = [0u8; 16];
+    b[..6].copy_from_slice(&unix_ms.to_be_bytes()[2..8]);
+    b[6] = 0x70;
+    b[8] = 0x80;
+    pgrx::Uuid::from_bytes(b)
+}

@@ -1,11 +1,11 @@
 -- $1 queue depth warning, $2 queue depth critical, $3 unresolved dead letters warning,
 -- $4 unresolved dead letters critical, $5 success rate warning, $6 success rate critical.
 -- One row per (source, metric) past a threshold, with the most severe level only. Comparisons are
--- strict, as in the seed ("> 100", "< 80%"):
+-- strict, as in the MCP Jobs design ("> 100", "< 80%"):
 --   queue_depth            queued + processing jobs of the source
 --   dead_letter_unresolved unresolved rows of dead_letter_queue of the source
 --   success_rate           completed / (completed + failed) of the source's jobs created in the
---                          last 7 days (the seed's success query); no row when none finished
+--                          last 7 days (the MCP Jobs design's success query); no row when none finished
 WITH depth AS (
     SELECT source, count(*)::float8 AS value
       FROM (SELECT source FROM mcp_jobs.jobs WHERE status = 'queued'

@@ -120,6 +120,8 @@ mod tests {
 
     #[pg_test]
     fn claim_jobs_sweeps_expired_leases_first() {
+        // claims look for expired leases on every call here (the default looks once a second)
+        exec("SET LOCAL mcp_jobs.lease_sweep_interval = 0");
         let id = enqueue("s", "t", 5);
         let (_, run1) = claim("w1").expect("a job");
         exec(&format!("UPDATE mcp_jobs.jobs SET lease_expires_at = now() - interval '1 second' WHERE id = '{id}'"));
@@ -135,6 +137,8 @@ mod tests {
 
     #[pg_test]
     fn expired_lease_is_claimed_again_and_counts() {
+        // claims look for expired leases on every call here (the default looks once a second)
+        exec("SET LOCAL mcp_jobs.lease_sweep_interval = 0");
         let id: pgrx::Uuid = q("SELECT mcp_jobs.enqueue_job('s', 't', '{}', 5, NULL, 2)");
         let (_, run1) = claim("w1").expect("a job");
         exec(&format!("UPDATE mcp_jobs.jobs SET lease_expires_at = now() - interval '1 second' WHERE id = '{id}'"));
@@ -171,6 +175,8 @@ mod tests {
 
     #[pg_test]
     fn completing_after_lease_expiry_without_reclaim_is_allowed() {
+        // claims look for expired leases on every call here (the default looks once a second)
+        exec("SET LOCAL mcp_jobs.lease_sweep_interval = 0");
         let id = enqueue("s", "t", 5);
         let (_, run) = claim("w").expect("a job");
         exec(&format!("UPDATE mcp_jobs.jobs SET lease_expires_at = now() - interval '1 second' WHERE id = '{id}'"));

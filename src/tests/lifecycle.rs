@@ -156,6 +156,8 @@ mod tests {
 
     #[pg_test]
     fn complete_jobs_reports_each_pair() {
+        // claims look for expired leases on every call here (the default looks once a second)
+        exec("SET LOCAL mcp_jobs.lease_sweep_interval = 0");
         exec("SET LOCAL mcp_jobs.retry_base_delay = 0");
         let good = enqueue("good", "t", 9);
         let (_, good_run) = claim("w").expect("good");
@@ -234,6 +236,8 @@ mod tests {
 
     #[pg_test]
     fn complete_jobs_without_results_and_empty_batch() {
+        // claims look for expired leases on every call here (the default looks once a second)
+        exec("SET LOCAL mcp_jobs.lease_sweep_interval = 0");
         let a = enqueue("s", "t", 5);
         let b = enqueue("s", "t", 5);
         let ids = claim_batch("w", 2);
@@ -260,6 +264,8 @@ mod tests {
     /// order, the right pairs completed with one event each, the others explained.
     #[pg_test]
     fn complete_jobs_full_batch_mixed() {
+        // claims look for expired leases on every call here (the default looks once a second)
+        exec("SET LOCAL mcp_jobs.lease_sweep_interval = 0");
         exec("SELECT count(mcp_jobs.enqueue_job('s', 't')) FROM generate_series(1, 1000)");
         let summary: String = q("WITH c AS (SELECT array_agg(id ORDER BY id) AS j,
                                          array_agg(CASE WHEN rn % 10 = 0 THEN mcp_jobs.uuidv7() ELSE run_id END ORDER BY id) AS r

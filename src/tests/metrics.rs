@@ -1,4 +1,4 @@
-//! Tests of the metrics, the seed's monitoring queries, alerts, maintenance and the background worker.
+//! Tests of the metrics, the MCP Jobs design's monitoring queries, alerts, maintenance and the background worker.
 //!
 //! `#[pg_test]`s run in a transaction that is rolled back, so they build their own data with explicit
 //! timestamps and sources of their own. `preloaded_worker_expires_leases_and_aggregates` is a plain
@@ -229,15 +229,15 @@ VALUES ('00000000-0000-7000-8000-00000000000a', 'enqueued', '2021-03-04 09:59:59
     }
 
     // -----------------------------------------------------------------------------------------
-    // The seed's three monitoring queries, verbatim.
+    // The MCP Jobs design's three monitoring queries, verbatim.
     // -----------------------------------------------------------------------------------------
-    const SEED_DEPTH: &str = "-- Job queue depth by source
+    const DESIGN_DEPTH: &str = "-- Job queue depth by source
 SELECT source, status, COUNT(*) as count
 FROM mcp_jobs.jobs
 WHERE status IN ('queued', 'running')
 GROUP BY source, status;
 ";
-    const SEED_SUCCESS: &str = "-- Success rate by source
+    const DESIGN_SUCCESS: &str = "-- Success rate by source
 SELECT source, job_type,
   COUNT(*) FILTER (WHERE status = 'completed') as completed,
   COUNT(*) FILTER (WHERE status = 'failed') as failed
@@ -245,7 +245,7 @@ FROM mcp_jobs.jobs
 WHERE created_at > NOW() - INTERVAL '7 days'
 GROUP BY source, job_type;
 ";
-    const SEED_DLQ: &str = "-- Dead letter queue (unresolved failures)
+    const DESIGN_DLQ: &str = "-- Dead letter queue (unresolved failures)
 SELECT source, job_type, COUNT(*) as count
 FROM mcp_jobs.dead_letter_queue
 WHERE NOT resolved
@@ -275,47 +275,47 @@ GROUP BY source, job_type;
     }
 
     #[pg_test]
-    fn seed_monitoring_queries_verbatim() {
+    fn design_monitoring_queries_verbatim() {
         sql("INSERT INTO mcp_jobs.jobs (source, job_type, status, created_at)
-               SELECT 'seedq_a', 'sync', 'queued', now() - interval '1 hour' FROM generate_series(1, 3);
+               SELECT 'designq_a', 'sync', 'queued', now() - interval '1 hour' FROM generate_series(1, 3);
              INSERT INTO mcp_jobs.jobs (source, job_type, status, lease_expires_at, current_run_id, attempts, created_at)
-               SELECT 'seedq_a', 'sync', 'processing', now() + interval '5 minutes', mcp_jobs.uuidv7(), 1, now() - interval '1 hour'
+               SELECT 'designq_a', 'sync', 'processing', now() + interval '5 minutes', mcp_jobs.uuidv7(), 1, now() - interval '1 hour'
                  FROM generate_series(1, 2);
              INSERT INTO mcp_jobs.jobs (source, job_type, status, finished_at, attempts, created_at)
-               SELECT 'seedq_a', 'sync', 'completed', now(), 1, now() - interval '1 day' FROM generate_series(1, 4)
-               UNION ALL SELECT 'seedq_a', 'sync', 'failed', now(), 3, now() - interval '2 days'
-               UNION ALL SELECT 'seedq_a', 'sync', 'completed', now(), 1, now() - interval '8 days' FROM generate_series(1, 2)
-               UNION ALL SELECT 'seedq_b', 'discovery', 'failed', now(), 1, now() - interval '6 days 23 hours';
+               SELECT 'designq_a', 'sync', 'completed', now(), 1, now() - interval '1 day' FROM generate_series(1, 4)
+               UNION ALL SELECT 'designq_a', 'sync', 'failed', now(), 3, now() - interval '2 days'
+               UNION ALL SELECT 'designq_a', 'sync', 'completed', now(), 1, now() - interval '8 days' FROM generate_series(1, 2)
+               UNION ALL SELECT 'designq_b', 'discovery', 'failed', now(), 1, now() - interval '6 days 23 hours';
              INSERT INTO mcp_jobs.jobs (source, job_type, status, created_at)
-               VALUES ('seedq_b', 'discovery', 'queued', now());
+               VALUES ('designq_b', 'discovery', 'queued', now());
              INSERT INTO mcp_jobs.dead_letter_queue (job_id, source, job_type, payload, attempts)
-               SELECT mcp_jobs.uuidv7(), 'seedq_a', 'sync', '{}', 3 FROM generate_series(1, 2);
+               SELECT mcp_jobs.uuidv7(), 'designq_a', 'sync', '{}', 3 FROM generate_series(1, 2);
              INSERT INTO mcp_jobs.dead_letter_queue (job_id, source, job_type, payload, attempts, resolved, resolved_at, resolution)
-               VALUES (mcp_jobs.uuidv7(), 'seedq_b', 'discovery', '{}', 1, true, now(), 'resolved');");
+               VALUES (mcp_jobs.uuidv7(), 'designq_b', 'discovery', '{}', 1, true, now(), 'resolved');");
 
         // 'running' matches nothing (the in-flight state is 'processing'), without error
         assert_eq!(
-            rows_of(SEED_DEPTH, "seedq_"),
-            vec!["seedq_a|queued|3", "seedq_b|queued|1"]
+            rows_of(DESIGN_DEPTH, "designq_"),
+            vec!["designq_a|queued|3", "designq_b|queued|1"]
         );
         assert_eq!(
-            rows_of(SEED_SUCCESS, "seedq_"),
-            vec!["seedq_a|sync|4|1", "seedq_b|discovery|0|1"]
+            rows_of(DESIGN_SUCCESS, "designq_"),
+            vec!["designq_a|sync|4|1", "designq_b|discovery|0|1"]
         );
-        assert_eq!(rows_of(SEED_DLQ, "seedq_"), vec!["seedq_a|sync|2"]);
+        assert_eq!(rows_of(DESIGN_DLQ, "designq_"), vec!["designq_a|sync|2"]);
 
-        // the queue_depth view counts the in-flight jobs the seed's query misses
+        // the queue_depth view counts the in-flight jobs the MCP Jobs design's query misses
         assert_eq!(
             rows_of(
                 "SELECT source, job_type, queued, processing, due_now FROM mcp_jobs.queue_depth",
-                "seedq_"
+                "designq_"
             ),
-            vec!["seedq_a|sync|3|2|3", "seedq_b|discovery|1|0|1"]
+            vec!["designq_a|sync|3|2|3", "designq_b|discovery|1|0|1"]
         );
     }
 
     // -----------------------------------------------------------------------------------------
-    // Alerts at, just below and just above each threshold (seed defaults, and set per transaction)
+    // Alerts at, just below and just above each threshold (the design's defaults, and set per transaction)
     // -----------------------------------------------------------------------------------------
     fn alerts_for(source: &str) -> Vec<String> {
         Spi::connect(|c| {
@@ -456,7 +456,7 @@ GROUP BY source, job_type;
             assert_eq!(
                 alerts_for(source),
                 *want,
-                "alerts of {source} with the seed's thresholds"
+                "alerts of {source} with the MCP Jobs design's thresholds"
             );
         }
         // every row has a message naming the level and the source

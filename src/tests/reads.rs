@@ -10,7 +10,7 @@ mod tests {
     fn list_jobs_filters_and_pages() {
         let ids: Vec<pgrx::Uuid> = (0..5).map(|_| enqueue("odoo", "sync", 5)).collect();
         enqueue("n8n", "sync", 5);
-        let (claimed, _) = claim("w").expect("a job"); // the oldest odoo job
+        let claimed: pgrx::Uuid = q("SELECT id FROM mcp_jobs.claim_next_job('w', ARRAY['odoo'])"); // the oldest odoo job
         assert_eq!(claimed, ids[0]);
         // (filters, expected count)
         let cases = [
@@ -107,7 +107,7 @@ mod tests {
     #[pg_test]
     fn status_compares_with_any_string() {
         enqueue("s", "t", 5);
-        // the seed's monitoring query filters on 'running': valid SQL that matches nothing
+        // the MCP Jobs design's monitoring query filters on 'running': valid SQL that matches nothing
         let n: i64 = q("SELECT count(*) FROM mcp_jobs.jobs WHERE status IN ('queued', 'running')");
         assert_eq!(n, 1);
     }

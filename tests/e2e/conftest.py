@@ -51,7 +51,7 @@ def service_key():
 
 @pytest.fixture
 def supabase_env(stack, service_key, monkeypatch):
-    """The environment the seed's clients read."""
+    """The environment the MCP Jobs design's clients read."""
     monkeypatch.setenv("SUPABASE_URL", stack.url)
     monkeypatch.setenv("SUPABASE_SERVICE_ROLE_KEY", service_key)
     return {"SUPABASE_URL": stack.url, "SUPABASE_SERVICE_ROLE_KEY": service_key}

@@ -1,4 +1,4 @@
-"""mcp_jobs with the library preloaded: the seed's monitoring SQL through psql, and the maintenance
+"""mcp_jobs with the library preloaded: the MCP Jobs design's monitoring SQL through psql, and the maintenance
 background worker in a real cluster (waits for the extension, survives errors, reloads, restarts in
 another database, no transaction between rounds, prompt shutdown).
 
@@ -10,7 +10,7 @@ import pytest
 
 from pgharness import Cluster, wait_until
 
-# The seed's "Monitoring" block, verbatim.
+# The MCP Jobs design's "Monitoring" block, verbatim.
 SEED_SQL = """\
 -- Job queue depth by source
 SELECT source, status, COUNT(*) as count
@@ -126,7 +126,7 @@ def test_reload_moves_worker_to_other_database(pre):
                    what="the worker back in postgres")
 
 
-def test_seed_queries_in_psql(pre):
+def test_design_queries_in_psql(pre):
     pre.psql("CREATE EXTENSION IF NOT EXISTS mcp_jobs;")
     pre.psql("""
         INSERT INTO mcp_jobs.jobs (source, job_type) SELECT 'psql_a', 'sync' FROM generate_series(1, 3);

@@ -5,7 +5,7 @@
 BEGIN;
 SET LOCAL mcp_jobs.retry_base_delay = 0;
 
--- enqueue: the seed's discovery job, and an n8n job whose payload arrives as a JSON string
+-- enqueue: the MCP Jobs design's discovery job, and an n8n job whose payload arrives as a JSON string
 SELECT mcp_jobs.enqueue_job('odoo', 'discovery', '{"host": "erp-1"}', 5) AS job \gset
 SELECT mcp_jobs.enqueue_job('n8n', 'sync', to_jsonb('{"rows": 3}'::text)) AS n8n_job \gset
 SELECT source, job_type, payload, priority, status, attempts, max_attempts
@@ -42,7 +42,7 @@ SELECT attempt, outcome, error FROM mcp_jobs.job_runs WHERE job_id = :'n8n_job' 
 SELECT event_type, data - 'run_at' - 'duration_ms' - 'dead_letter_id' AS data
   FROM mcp_jobs.job_events WHERE job_id = :'n8n_job' ORDER BY id;
 
--- the seed's dead-letter monitoring query, verbatim
+-- the MCP Jobs design's dead-letter monitoring query, verbatim
 SELECT source, job_type, COUNT(*) as count
 FROM mcp_jobs.dead_letter_queue
 WHERE NOT resolved
@@ -58,7 +58,7 @@ SELECT resolved, resolution FROM mcp_jobs.dead_letter_queue WHERE job_id = :'n8n
 SELECT count(*) AS claimed FROM mcp_jobs.claim_next_job('worker-3');
 SELECT count(*) AS nothing_due FROM mcp_jobs.claim_next_job('worker-3');
 
--- stats, the seed's getJobStats()
+-- stats, the MCP Jobs design's getJobStats()
 SELECT mcp_jobs.get_job_stats();
 SELECT status, count(*) FROM mcp_jobs.list_jobs() GROUP BY status ORDER BY status;
 ROLLBACK;

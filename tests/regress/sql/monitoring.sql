@@ -1,4 +1,4 @@
--- The seed's monitoring queries, verbatim, against known data.
+-- The MCP Jobs design's monitoring queries, verbatim, against known data.
 BEGIN;
 SET LOCAL mcp_jobs.retry_base_delay = 0;
 SELECT count(mcp_jobs.enqueue_job('odoo', 'discovery')) FROM generate_series(1, 3);

@@ -1,4 +1,4 @@
-"""The seed's requests, unchanged, through nginx (/rest/v1) and PostgREST 12.0.2."""
+"""The MCP Jobs design's requests, unchanged, through nginx (/rest/v1) and PostgREST 12.0.2."""
 import json
 import os
 import runpy
@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 HERE = os.path.dirname(__file__)
-SEED = os.environ.get("MCP_JOBS_SEED", "/work/shared/seed/000_e307d8a4a5dbcc62.txt")
+DESIGN = os.environ.get("MCP_JOBS_DESIGN", "/work/shared/seed/000_e307d8a4a5dbcc62.txt")
 
 
 def _is_uuid(value):
@@ -23,18 +23,18 @@ def _job(db, job_id):
     return row
 
 
-def test_seed_snippet_is_verbatim():
-    if not os.path.exists(SEED):
-        pytest.skip("seed text not available on this machine")
-    with open(os.path.join(HERE, "seed_odoo_client.py")) as f:
+def test_design_snippet_is_verbatim():
+    if not os.path.exists(DESIGN):
+        pytest.skip("the MCP Jobs design text is not available on this machine")
+    with open(os.path.join(HERE, "design_odoo_client.py")) as f:
         code = f.read().split("Do not edit below this line.\n", 1)[1]
-    with open(SEED) as f:
+    with open(DESIGN) as f:
         assert code in f.read()
 
 
 def test_python_snippet_as_written(supabase_env, db, source):
-    """(a) The seed's enqueue_discovery_job, run as written: response.json() is the new job's id."""
-    ns = runpy.run_path(os.path.join(HERE, "seed_odoo_client.py"))  # reads SUPABASE_URL/KEY from os.environ
+    """(a) The MCP Jobs design's enqueue_discovery_job, run as written: response.json() is the new job's id."""
+    ns = runpy.run_path(os.path.join(HERE, "design_odoo_client.py"))  # reads SUPABASE_URL/KEY from os.environ
     enqueue_discovery_job = ns["enqueue_discovery_job"]
     job_id = enqueue_discovery_job(source, {"host": "odoo.example", "scan": ["ports", "services"]})
     assert _is_uuid(job_id)
@@ -70,7 +70,7 @@ def test_n8n_body_payload_json_string(supabase_env, db):
 
 
 def test_curl_enqueue_and_list(supabase_env, db, source):
-    """(c) The seed's curl calls (enqueue, list ?limit=10) aimed at the REST API."""
+    """(c) The MCP Jobs design's curl calls (enqueue, list ?limit=10) aimed at the REST API."""
     curl = shutil.which("curl")
     assert curl, "curl is not installed (scripts/setup.sh installs it)"
     url, key = supabase_env["SUPABASE_URL"], supabase_env["SUPABASE_SERVICE_ROLE_KEY"]

@@ -1,6 +1,6 @@
-# The seed's "From Odoo" client, copied VERBATIM from the seed (section "MCP Jobs System",
-# "Integration Patterns"); tests/e2e/test_e2e_seed.py checks that it still matches the seed text
-# when the seed is available. Do not edit below this line.
+# The MCP Jobs design's "From Odoo" client, copied VERBATIM from the design (section "MCP Jobs System",
+# "Integration Patterns"); tests/e2e/test_e2e_design.py checks that it still matches the design text
+# when the design text is available. Do not edit below this line.
 import os
 import requests
 
