@@ -2,6 +2,7 @@
 default privileges before `CREATE EXTENSION mcp_jobs`), PostgREST 12.0.2 behind nginx, and a
 service_role key. The client under test is the installed `mcp_jobs` package (clients/python).
 """
+
 import os
 import sys
 import uuid

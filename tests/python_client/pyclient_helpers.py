@@ -1,4 +1,5 @@
 """Helpers of the Python client tests: worker processes and their event files."""
+
 import json
 import os
 import signal
@@ -20,9 +21,10 @@ class WorkerProcess:
         fd, self.events_path = tempfile.mkstemp(prefix="mcp_jobs_pyworker_", suffix=".jsonl")
         os.close(fd)
         self.cfg = {"url": url, "key": key, "source": source, "events": self.events_path, **cfg}
-        self.stderr = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen([sys.executable, WORKER_PROC, json.dumps(self.cfg)],
-                                     stdout=subprocess.DEVNULL, stderr=self.stderr)
+        self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 - kept open for the process, closed in close()
+        self.proc = subprocess.Popen(
+            [sys.executable, WORKER_PROC, json.dumps(self.cfg)], stdout=subprocess.DEVNULL, stderr=self.stderr
+        )
 
     @property
     def pid(self):
@@ -68,8 +70,9 @@ def terminate_all(workers, timeout=60.0):
 
 def enqueue_many(db, source, n, payload_sql="jsonb_build_object('n', g)", job_type="task"):
     """n jobs in one statement, through mcp_jobs.enqueue_job (as the API does)."""
-    db.execute(f"SELECT mcp_jobs.enqueue_job(%s, %s, {payload_sql}) FROM generate_series(1, %s) g",
-               (source, job_type, n))
+    db.execute(
+        f"SELECT mcp_jobs.enqueue_job(%s, %s, {payload_sql}) FROM generate_series(1, %s) g", (source, job_type, n)
+    )
 
 
 def outcome_counts(db, source):
@@ -84,7 +87,9 @@ def outcome_counts(db, source):
                (SELECT count(*) FROM mcp_jobs.job_events e WHERE e.job_id = j.id
                   AND e.event_type IN ('failed', 'lease_expired', 'dead_lettered', 'retry_scheduled'))
           FROM mcp_jobs.jobs j WHERE j.source = %s
-        """, (source,)).fetchall()
+        """,
+        (source,),
+    ).fetchall()
     summary = {}
     for r in rows:
         summary[tuple(r)] = summary.get(tuple(r), 0) + 1

@@ -8,6 +8,7 @@ Its one handler, `task`, follows the job's payload:
   {"sleep": 2.5}                -> takes 2.5 s first (ends early if the job is lost)
   {"sleep_on_attempts": [1]}    -> sleeps on those attempts only
 """
+
 import json
 import os
 import sys
@@ -18,7 +19,7 @@ from mcp_jobs import Job, Worker, WorkerEvent
 
 def main() -> int:
     cfg = json.loads(sys.argv[1])
-    out = open(cfg["events"], "a", buffering=1)
+    out = open(cfg["events"], "a", buffering=1)  # noqa: SIM115 - open while the worker runs
     lock = threading.Lock()
 
     def on_event(e: WorkerEvent) -> None:
@@ -26,8 +27,7 @@ def main() -> int:
         if e.job is not None:
             line.update(job_id=e.job.id, run_id=e.job.run_id, attempt=e.job.attempt)
         if e.error is not None:
-            line.update(error=str(e.error), error_class=type(e.error).__name__,
-                        status=getattr(e.error, "status", None))
+            line.update(error=str(e.error), error_class=type(e.error).__name__, status=getattr(e.error, "status", None))
         line.update({k: v for k, v in e.data.items() if isinstance(v, str | int | float | bool | type(None))})
         with lock:
             out.write(json.dumps(line) + "\n")

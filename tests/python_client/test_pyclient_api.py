@@ -1,14 +1,13 @@
 """mcp_jobs.Client against the real stack (PostgreSQL with the extension, PostgREST 12.0.2, nginx):
 every method of the public API, its typed result, and every error class."""
+
 import http.server
 import json
 import threading
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from e2e_stack import mint_jwt
-from pgharness import free_port
 
 import mcp_jobs
 from mcp_jobs import (
@@ -32,6 +31,9 @@ from mcp_jobs import (
     TransientError,
 )
 
+from e2e_stack import mint_jwt
+from pgharness import free_port
+
 
 def _claim(client, source, **kw):
     job = client.claim_next_job("py-test", sources=[source], **kw)
@@ -50,7 +52,7 @@ def test_enqueue_job_the_design_odoo_call(client, db, source):
 
 
 def test_enqueue_job_options(client, db, source):
-    run_at = datetime.now(timezone.utc) + timedelta(hours=1)
+    run_at = datetime.now(UTC) + timedelta(hours=1)
     a = client.enqueue_job(source, "sync", run_at=run_at, max_attempts=7, idempotency_key="k-1")
     assert client.enqueue_job(source, "sync", {"other": 1}, idempotency_key="k-1") == a
     b = client.enqueue_job(source, "sync", '{"rows": 3}', 0)  # n8n sends the object as JSON text
@@ -94,10 +96,17 @@ def test_claim_progress_complete(client, db, source):
     job = client.claim_next_job("py-test", sources=[source], job_types=["discovery"], lease_seconds=60)
     assert isinstance(job, ClaimedJob)
     assert (job.id, job.attempt, job.max_attempts, job.source, job.job_type, job.payload, job.priority) == (
-        job_id, 1, 3, source, "discovery", {"n": 1}, 7)
+        job_id,
+        1,
+        3,
+        source,
+        "discovery",
+        {"n": 1},
+        7,
+    )
     for stamp in (job.run_at, job.created_at, job.lease_expires_at):
         assert isinstance(stamp, datetime) and stamp.tzinfo is not None
-    assert 55 < (job.lease_expires_at - datetime.now(timezone.utc)).total_seconds() <= 61
+    assert 55 < (job.lease_expires_at - datetime.now(UTC)).total_seconds() <= 61
     assert client.claim_next_job("py-test", sources=[source]) is None
 
     p = client.report_progress(job.id, job.run_id, {"pct": 50})
@@ -131,14 +140,19 @@ def test_claim_jobs_and_complete_jobs(client, db, source):
     ids = [client.enqueue_job(source, "sync", {"i": i}) for i in range(5)]
     jobs = client.claim_jobs("py-test", sources=[source], limit=3, lease_seconds=30)
     assert [j.id for j in jobs] == ids[:3] and len({j.run_id for j in jobs}) == 3
-    rows = client.complete_jobs([j.id for j in jobs] + [str(uuid.uuid4())],
-                                [j.run_id for j in jobs] + [str(uuid.uuid4())],
-                                [{"r": 0}, None, {"r": 2}, None])
+    rows = client.complete_jobs(
+        [j.id for j in jobs] + [str(uuid.uuid4())],
+        [j.run_id for j in jobs] + [str(uuid.uuid4())],
+        [{"r": 0}, None, {"r": 2}, None],
+    )
     assert all(isinstance(r, CompleteJobsRow) for r in rows)
     assert [(r.job_id, r.completed) for r in rows[:3]] == [(j.id, True) for j in jobs]
     assert (rows[3].completed, rows[3].reason, rows[3].status) == (False, "not found", None)
-    got = dict(db.execute("SELECT id::text, result FROM mcp_jobs.jobs WHERE id = ANY(%s::uuid[])",
-                          ([j.id for j in jobs],)).fetchall())
+    got = dict(
+        db.execute(
+            "SELECT id::text, result FROM mcp_jobs.jobs WHERE id = ANY(%s::uuid[])", ([j.id for j in jobs],)
+        ).fetchall()
+    )
     assert got == {jobs[0].id: {"r": 0}, jobs[1].id: None, jobs[2].id: {"r": 2}}
     assert len(client.claim_jobs("py-test", sources=[source])) == 2
     with pytest.raises(BadRequestError) as ei:
@@ -170,10 +184,18 @@ def test_fail_job_retry_and_dead_letter_with_details(client, db, source):
     assert len(dls) == 1 and isinstance(dls[0], DeadLetter)
     dl = dls[0]
     assert (dl.id, dl.job_id, dl.attempts, dl.last_error, dl.details, dl.resolved) == (
-        r["dead_letter_id"], job_id, 2, "invalid credentials", details, False)
+        r["dead_letter_id"],
+        job_id,
+        2,
+        "invalid credentials",
+        details,
+        False,
+    )
     assert isinstance(dl.failed_at, datetime)
-    ev = db.execute("SELECT data FROM mcp_jobs.job_events WHERE job_id = %s AND event_type = 'failed' "
-                    "ORDER BY id DESC LIMIT 1", (job_id,)).fetchone()[0]
+    ev = db.execute(
+        "SELECT data FROM mcp_jobs.job_events WHERE job_id = %s AND event_type = 'failed' ORDER BY id DESC LIMIT 1",
+        (job_id,),
+    ).fetchone()[0]
     assert ev["details"] == details and ev["retry"] is False
 
     groups = [g for g in client.dead_letter_groups() if g.source == source]
@@ -193,7 +215,12 @@ def test_fail_job_retry_and_dead_letter_with_details(client, db, source):
     r = client.fail_job(c.id, c.run_id, "still broken", retry=False)
     res = client.resolve_dead_letter(r["dead_letter_id"], "customer notified")
     assert (res["id"], res["job_id"], res["resolved"], res["resolution"], res["resolution_note"]) == (
-        r["dead_letter_id"], job_id, True, "resolved", "customer notified")
+        r["dead_letter_id"],
+        job_id,
+        True,
+        "resolved",
+        "customer notified",
+    )
     with pytest.raises(ConflictError):
         client.resolve_dead_letter(r["dead_letter_id"])
     with pytest.raises(BadRequestError):
@@ -279,9 +306,11 @@ def test_metrics_alerts_queue_depth(client, pyc_cluster, source):
     m = rows[0]
     assert (m.job_type, m.enqueued, m.started, m.completed, m.success_rate) == ("depth", 52, 1, 1, 1.0)
     assert m.hour.tzinfo is not None
-    now = datetime.now(timezone.utc)
-    assert client.get_metrics(from_=now - timedelta(hours=2), to=now + timedelta(hours=1), source=source,
-                              job_type="depth") == rows
+    now = datetime.now(UTC)
+    assert (
+        client.get_metrics(from_=now - timedelta(hours=2), to=now + timedelta(hours=1), source=source, job_type="depth")
+        == rows
+    )
     with pytest.raises(BadRequestError):
         client.get_metrics(from_=now, to=now - timedelta(hours=1))
 
@@ -290,8 +319,10 @@ def test_auth_errors(url, source):
     with Client(url, mint_jwt("authenticated")) as c, pytest.raises(AuthError) as ei:
         c.enqueue_job(source, "sync")
     assert ei.value.status == 403 and ei.value.code == "42501"
-    with Client(url, mint_jwt("service_role", secret="another-secret-of-at-least-32-characters!!")) as c, \
-            pytest.raises(AuthError) as ei:
+    with (
+        Client(url, mint_jwt("service_role", secret="another-secret-of-at-least-32-characters!!")) as c,
+        pytest.raises(AuthError) as ei,
+    ):
         c.get_job_stats()
     assert ei.value.status == 401 and ei.value.code.startswith("PGRST")
     with Client(url, mint_jwt("service_role", ttl=-60)) as c, pytest.raises(AuthError):
@@ -316,12 +347,18 @@ def test_network_error_is_transient():
 class _Canned(http.server.BaseHTTPRequestHandler):
     """Answers every POST with the status and body named in its path: /<status>/<json|html>/..."""
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         _, status, kind = self.path.split("/")[:3]
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if kind == "json":
-            body = json.dumps({"code": "PGRST000", "message": "Database client error. Retrying the connection.",
-                               "details": "connection refused", "hint": None}).encode()
+            body = json.dumps(
+                {
+                    "code": "PGRST000",
+                    "message": "Database client error. Retrying the connection.",
+                    "details": "connection refused",
+                    "hint": None,
+                }
+            ).encode()
             ctype = "application/json"
         else:
             body, ctype = b"<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html"
@@ -347,10 +384,16 @@ def canned_server():
         server.server_close()
 
 
-@pytest.mark.parametrize("status,kind,cls", [
-    (503, "json", TransientError), (502, "html", TransientError), (500, "json", TransientError),
-    (429, "html", TransientError), (418, "html", McpJobsError),
-])
+@pytest.mark.parametrize(
+    "status,kind,cls",
+    [
+        (503, "json", TransientError),
+        (502, "html", TransientError),
+        (500, "json", TransientError),
+        (429, "html", TransientError),
+        (418, "html", McpJobsError),
+    ],
+)
 def test_http_status_classes(canned_server, status, kind, cls):
     c = Client(canned_server, "k", rest_path=f"/{status}/{kind}")
     with pytest.raises(McpJobsError) as ei:
@@ -359,7 +402,11 @@ def test_http_status_classes(canned_server, status, kind, cls):
     assert type(e) is cls and e.status == status and e.retriable == (cls is TransientError)
     if kind == "json":
         assert (e.code, e.message, e.details, e.hint) == (
-            "PGRST000", "Database client error. Retrying the connection.", "connection refused", None)
+            "PGRST000",
+            "Database client error. Retrying the connection.",
+            "connection refused",
+            None,
+        )
     else:
         assert e.code is None and e.message.startswith(f"HTTP {status}: <html>")
 

@@ -1,6 +1,7 @@
 """mcp_jobs.Worker in separate processes over HTTP (PostgREST 12.0.2 behind nginx): many workers at
 once, a worker killed mid-job, a worker stopped by SIGTERM, PostgREST restarted under load. What
 happened is read from the database: runs, events and job rows."""
+
 import signal
 import time
 
@@ -9,18 +10,24 @@ from pyclient_helpers import WorkerProcess, enqueue_many, outcome_counts, termin
 
 
 def _completed(db, source):
-    return db.execute("SELECT count(*) FROM mcp_jobs.jobs WHERE source = %s AND status = 'completed'",
-                      (source,)).fetchone()[0]
+    return db.execute(
+        "SELECT count(*) FROM mcp_jobs.jobs WHERE source = %s AND status = 'completed'", (source,)
+    ).fetchone()[0]
 
 
 def test_four_worker_processes_complete_8000_jobs_exactly_once(url, key, db, source):
     n = 8000
     enqueue_many(db, source, n)
     # two take one job per round trip (complete_and_claim_next), two claim and complete in batches
-    configs = [dict(concurrency=4), dict(concurrency=4), dict(concurrency=8, batch_size=16),
-               dict(concurrency=8, batch_size=16)]
-    workers = [WorkerProcess(url, key, source, until_idle=True, worker_id=f"{source}-w{i}", **c)
-               for i, c in enumerate(configs)]
+    configs = [
+        dict(concurrency=4),
+        dict(concurrency=4),
+        dict(concurrency=8, batch_size=16),
+        dict(concurrency=8, batch_size=16),
+    ]
+    workers = [
+        WorkerProcess(url, key, source, until_idle=True, worker_id=f"{source}-w{i}", **c) for i, c in enumerate(configs)
+    ]
     started = time.monotonic()
     try:
         codes = [w.wait_exit(timeout=150) for w in workers]
@@ -32,11 +39,16 @@ def test_four_worker_processes_complete_8000_jobs_exactly_once(url, key, db, sou
             """SELECT count(*) FROM mcp_jobs.jobs
                 WHERE source = %s AND (status <> 'completed' OR attempts <> 1
                    OR result <> jsonb_build_object('n', payload->'n', 'double', (payload->>'n')::int * 2))""",
-            (source,)).fetchone()[0]
+            (source,),
+        ).fetchone()[0]
         assert bad == 0
-        per_worker = dict(db.execute(
-            """SELECT r.worker_id, count(*) FROM mcp_jobs.job_runs r JOIN mcp_jobs.jobs j ON j.id = r.job_id
-                WHERE j.source = %s GROUP BY 1""", (source,)).fetchall())
+        per_worker = dict(
+            db.execute(
+                """SELECT r.worker_id, count(*) FROM mcp_jobs.job_runs r JOIN mcp_jobs.jobs j ON j.id = r.job_id
+                WHERE j.source = %s GROUP BY 1""",
+                (source,),
+            ).fetchall()
+        )
         assert set(per_worker) == {f"{source}-w{i}" for i in range(4)} and sum(per_worker.values()) == n
         # what each process says it did agrees with the database
         exits = [w.events("exit")[0] for w in workers]
@@ -49,20 +61,31 @@ def test_four_worker_processes_complete_8000_jobs_exactly_once(url, key, db, sou
 
 
 def test_sigkill_mid_job_the_job_is_claimed_again_after_its_lease(url, key, db, source):
-    job_id = db.execute("SELECT mcp_jobs.enqueue_job(%s, 'task', %s::jsonb)::text",
-                        (source, '{"n": 1, "sleep": 60, "sleep_on_attempts": [1]}')).fetchone()[0]
+    job_id = db.execute(
+        "SELECT mcp_jobs.enqueue_job(%s, 'task', %s::jsonb)::text",
+        (source, '{"n": 1, "sleep": 60, "sleep_on_attempts": [1]}'),
+    ).fetchone()[0]
     first = WorkerProcess(url, key, source, concurrency=1, lease_seconds=2, worker_id=f"{source}-killed")
     second = None
     try:
-        wait_until(lambda: db.execute("SELECT status = 'processing' FROM mcp_jobs.jobs WHERE id = %s",
-                                      (job_id,)).fetchone()[0], timeout=30, what="the job to be claimed")
+        wait_until(
+            lambda: db.execute("SELECT status = 'processing' FROM mcp_jobs.jobs WHERE id = %s", (job_id,)).fetchone()[
+                0
+            ],
+            timeout=30,
+            what="the job to be claimed",
+        )
         first.signal(signal.SIGKILL)
         assert first.wait_exit(10) == -signal.SIGKILL
         second = WorkerProcess(url, key, source, concurrency=1, lease_seconds=2, worker_id=f"{source}-second")
-        wait_until(lambda: db.execute("SELECT status = 'completed' FROM mcp_jobs.jobs WHERE id = %s",
-                                      (job_id,)).fetchone()[0], timeout=30, what="the job to complete")
-        runs = db.execute("SELECT attempt, worker_id, outcome FROM mcp_jobs.job_runs WHERE job_id = %s "
-                          "ORDER BY started_at", (job_id,)).fetchall()
+        wait_until(
+            lambda: db.execute("SELECT status = 'completed' FROM mcp_jobs.jobs WHERE id = %s", (job_id,)).fetchone()[0],
+            timeout=30,
+            what="the job to complete",
+        )
+        runs = db.execute(
+            "SELECT attempt, worker_id, outcome FROM mcp_jobs.job_runs WHERE job_id = %s ORDER BY started_at", (job_id,)
+        ).fetchall()
         assert runs == [(1, f"{source}-killed", "lease_expired"), (2, f"{source}-second", "completed")]
         # one completed run and event; the expired run with its lease_expired and retry_scheduled events
         assert outcome_counts(db, source) == {(1, 1, 1, 2): 1}
@@ -74,25 +97,41 @@ def test_sigkill_mid_job_the_job_is_claimed_again_after_its_lease(url, key, db, 
 
 
 def test_sigterm_lets_the_slow_job_finish_and_claims_nothing_after(url, key, db, source):
-    slow = db.execute("SELECT mcp_jobs.enqueue_job(%s, 'task', %s::jsonb)::text",
-                      (source, '{"n": 7, "sleep": 2}')).fetchone()[0]
+    slow = db.execute(
+        "SELECT mcp_jobs.enqueue_job(%s, 'task', %s::jsonb)::text", (source, '{"n": 7, "sleep": 2}')
+    ).fetchone()[0]
     w = WorkerProcess(url, key, source, concurrency=2, lease_seconds=10, worker_id=f"{source}-w")
     try:
-        wait_until(lambda: db.execute("SELECT status = 'processing' FROM mcp_jobs.jobs WHERE id = %s",
-                                      (slow,)).fetchone()[0], timeout=30, what="the slow job to be claimed")
+        wait_until(
+            lambda: db.execute("SELECT status = 'processing' FROM mcp_jobs.jobs WHERE id = %s", (slow,)).fetchone()[0],
+            timeout=30,
+            what="the slow job to be claimed",
+        )
         signalled_at = db.execute("SELECT clock_timestamp()").fetchone()[0]
         w.signal(signal.SIGTERM)
         w.wait_event("worker:stopping", timeout=10)
         # due jobs the worker would claim at once (a slot is free) if it had not stopped claiming
-        later = [db.execute("SELECT mcp_jobs.enqueue_job(%s, 'task', '{\"n\": 1}')::text", (source,)).fetchone()[0]
-                 for _ in range(3)]
+        later = [
+            db.execute("SELECT mcp_jobs.enqueue_job(%s, 'task', '{\"n\": 1}')::text", (source,)).fetchone()[0]
+            for _ in range(3)
+        ]
         assert w.wait_exit(timeout=30) == 0, w.stderr_text()
-        assert db.execute("SELECT status, attempts, result FROM mcp_jobs.jobs WHERE id = %s",
-                          (slow,)).fetchone() == ("completed", 1, {"n": 7, "double": 14})
-        assert db.execute("SELECT count(*) FROM mcp_jobs.job_runs r JOIN mcp_jobs.jobs j ON j.id = r.job_id "
-                          "WHERE j.source = %s AND r.started_at > %s", (source, signalled_at)).fetchone()[0] == 0
-        assert db.execute("SELECT array_agg(DISTINCT status), sum(attempts) FROM mcp_jobs.jobs WHERE id = ANY(%s)",
-                          (later,)).fetchone() == (["queued"], 0)
+        assert db.execute("SELECT status, attempts, result FROM mcp_jobs.jobs WHERE id = %s", (slow,)).fetchone() == (
+            "completed",
+            1,
+            {"n": 7, "double": 14},
+        )
+        assert (
+            db.execute(
+                "SELECT count(*) FROM mcp_jobs.job_runs r JOIN mcp_jobs.jobs j ON j.id = r.job_id "
+                "WHERE j.source = %s AND r.started_at > %s",
+                (source, signalled_at),
+            ).fetchone()[0]
+            == 0
+        )
+        assert db.execute(
+            "SELECT array_agg(DISTINCT status), sum(attempts) FROM mcp_jobs.jobs WHERE id = ANY(%s)", (later,)
+        ).fetchone() == (["queued"], 0)
         types = [e["type"] for e in w.events()]
         assert types.index("worker:stopping") < types.index("job:completed") < types.index("worker:stopped")
         assert types.count("job:claimed") == 1
@@ -103,9 +142,10 @@ def test_sigterm_lets_the_slow_job_finish_and_claims_nothing_after(url, key, db,
 def test_postgrest_restart_while_workers_run(url, key, db, source, pyc_stack):
     n = 1500
     enqueue_many(db, source, n, payload_sql="jsonb_build_object('n', g, 'sleep', 0.002)")
-    workers = [WorkerProcess(url, key, source, concurrency=4, lease_seconds=5, worker_id=f"{source}-single"),
-               WorkerProcess(url, key, source, concurrency=4, lease_seconds=5, batch_size=8,
-                             worker_id=f"{source}-batch")]
+    workers = [
+        WorkerProcess(url, key, source, concurrency=4, lease_seconds=5, worker_id=f"{source}-single"),
+        WorkerProcess(url, key, source, concurrency=4, lease_seconds=5, batch_size=8, worker_id=f"{source}-batch"),
+    ]
     pgrst = pyc_stack.postgrest
     try:
         wait_until(lambda: _completed(db, source) >= 200, timeout=60, what="200 jobs done before the restart")
@@ -113,8 +153,11 @@ def test_postgrest_restart_while_workers_run(url, key, db, source, pyc_stack):
         pgrst.proc.wait(timeout=10)
         # both workers see the outage (nginx answers 502) and keep retrying
         for w in workers:
-            wait_until(lambda w=w: [e for e in w.events("error") if e.get("status") == 502], timeout=30,
-                       what="the worker to report the outage")
+            wait_until(
+                lambda w=w: [e for e in w.events("error") if e.get("status") == 502],
+                timeout=30,
+                what="the worker to report the outage",
+            )
         done_during_outage = _completed(db, source)
         pgrst.start()
         wait_until(lambda: _completed(db, source) == n, timeout=90, what="every job completed after the restart")
@@ -125,8 +168,11 @@ def test_postgrest_restart_while_workers_run(url, key, db, source, pyc_stack):
         # a claim whose answer was lost in the restart comes back after its lease (lease_expired, then done)
         assert {k[0] for k in summary} == {1} and {k[2] for k in summary} == {1}, summary
         assert sum(summary.values()) == n
-        failed = db.execute("SELECT count(*) FROM mcp_jobs.job_events e JOIN mcp_jobs.jobs j ON j.id = e.job_id "
-                            "WHERE j.source = %s AND e.event_type = 'failed'", (source,)).fetchone()[0]
+        failed = db.execute(
+            "SELECT count(*) FROM mcp_jobs.job_events e JOIN mcp_jobs.jobs j ON j.id = e.job_id "
+            "WHERE j.source = %s AND e.event_type = 'failed'",
+            (source,),
+        ).fetchone()[0]
         assert failed == 0
         errors = sum(len(w.events("error")) for w in workers)
         print(f"\nrestart: {done_during_outage} of {n} done before, {errors} error events, outcomes {summary}")
