@@ -181,3 +181,32 @@ def test_postgrest_restart_while_workers_run(url, key, db, source, pyc_stack):
             pgrst.start()
         for w in workers:
             w.close()
+
+
+def test_the_example_worker_runs_as_written(url, key, db, source):
+    """clients/python/examples/worker.py: enqueue as the MCP Jobs design's Odoo code does, run the example
+    with SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY, stop it with SIGTERM."""
+    import os
+    import subprocess
+    import sys
+
+    from mcp_jobs import Client
+
+    example = os.path.join(os.path.dirname(__file__), "..", "..", "clients", "python", "examples", "worker.py")
+    with Client(url, key) as client:
+        job_id = client.enqueue_job(source, "discovery", {"host": "erp-1"}, priority=5)
+        env = {**os.environ, "SUPABASE_URL": url, "SUPABASE_SERVICE_ROLE_KEY": key}
+        proc = subprocess.Popen([sys.executable, example], env=env, stderr=subprocess.PIPE)
+        try:
+            wait_until(lambda: client.get_job(job_id)["status"] == "completed", timeout=30, what="the example's job")
+            detail = client.get_job(job_id)
+            assert detail["result"] == {"host": "erp-1", "found": 0}
+            progress = [e["data"]["progress"] for e in detail["events"] if e["event_type"] == "progress"]
+            assert progress[0] == {"host": "erp-1", "step": "scanning"}
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0, proc.stderr.read().decode()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stderr.close()

@@ -445,3 +445,26 @@ def test_worker_arguments_are_checked(url, key):
         args = {"handlers": ok, **kwargs}
         with pytest.raises(ValueError):
             Worker(url, key, **args)
+
+
+def test_a_result_that_cannot_be_stored_fails_without_retry(url, key, db, source):
+    not_json = db.execute("SELECT mcp_jobs.enqueue_job(%s, 'r', '{\"kind\": \"set\"}')::text", (source,)).fetchone()[0]
+    too_big = db.execute("SELECT mcp_jobs.enqueue_job(%s, 'r', '{\"kind\": \"big\"}')::text", (source,)).fetchone()[0]
+
+    def r(job: Job):
+        return {1, 2} if job.payload["kind"] == "set" else {"blob": "x" * (1024 * 1024 + 10)}
+
+    stats = Worker(url, key, {"r": r}, sources=[source], handle_signals=False).run(until_idle=True)
+    assert (stats.completed, stats.failed) == (0, 2)
+    rows = {
+        r[0]: r[1:]
+        for r in db.execute(
+            "SELECT job_id::text, attempts, last_error, details->>'reason' FROM mcp_jobs.dead_letter_queue "
+            "WHERE source = %s",
+            (source,),
+        ).fetchall()
+    }
+    assert rows[not_json][0] == 1 and rows[not_json][1].startswith("the result is not JSON: ")
+    assert rows[not_json][2] == "result_not_json"
+    assert rows[too_big][0] == 1 and rows[too_big][1].startswith("the result was refused: ")
+    assert rows[too_big][2] == "result_refused"

@@ -530,10 +530,19 @@ class Worker:
             )
         try:
             result = handler(job)
-            json.dumps(result, allow_nan=False)  # refuse what PostgREST would refuse, as a failure
-            return _Outcome(ok=True, result=result)
         except Exception as exc:  # noqa: BLE001 - any handler error fails the attempt
             return self._failure_outcome(job, exc)
+        try:
+            json.dumps(result, allow_nan=False)  # what PostgREST would refuse
+        except (TypeError, ValueError) as exc:
+            # the same input would give the same result: no retry
+            return _Outcome(
+                ok=False,
+                error=f"the result is not JSON: {exc}",
+                retry=False,
+                details={"reason": "result_not_json", "worker_id": self.worker_id},
+            )
+        return _Outcome(ok=True, result=result)
 
     def _failure_outcome(self, job: Job, exc: BaseException) -> _Outcome:
         message = str(exc).strip()
