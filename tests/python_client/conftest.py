@@ -17,12 +17,7 @@ sys.path.insert(0, HERE)  # pyclient_helpers
 
 from e2e_stack import SUPABASE_DEFAULT_PRIVILEGES_SQL, SUPABASE_ROLES_SQL, Stack, mint_jwt  # noqa: E402
 from pgharness import Cluster  # noqa: E402
-
-DB = "pyc"
-
-# Retries after a failed attempt wait retry_base_delay * 2^(n-1) (jittered): small, so that a job
-# that always fails reaches its dead letter within a second. Set before PostgREST connects.
-RETRY_BASE_DELAY_MS = 200
+from pyclient_helpers import DB, RETRY_BASE_DELAY_MS  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,12 @@ import time
 from pgharness import wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+DB = "pyc"  # the test database (conftest.py)
+
+# Retries after a failed attempt wait retry_base_delay * 2^(n-1) (jittered): small, so that a job
+# that always fails reaches its dead letter within a second. Set before PostgREST connects.
+RETRY_BASE_DELAY_MS = 200
 WORKER_PROC = os.path.join(HERE, "pyclient_worker_proc.py")
 
 

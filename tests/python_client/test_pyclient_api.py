@@ -33,6 +33,7 @@ from mcp_jobs import (
 
 from e2e_stack import mint_jwt
 from pgharness import free_port
+from pyclient_helpers import DB
 
 
 def _claim(client, source, **kw):
@@ -284,8 +285,6 @@ def test_list_get_stats(client, source):
 
 
 def test_metrics_alerts_queue_depth(client, pyc_cluster, source):
-    from conftest import DB
-
     for i in range(52):  # over the queue-depth warning threshold (50)
         client.enqueue_job(source, "depth", {"i": i})
     j = _claim(client, source)

@@ -9,10 +9,9 @@ import pytest
 
 from mcp_jobs import AuthError, Job, Worker, WorkerEvent
 
-from conftest import RETRY_BASE_DELAY_MS
 from e2e_stack import mint_jwt
 from pgharness import wait_until
-from pyclient_helpers import enqueue_many, outcome_counts
+from pyclient_helpers import DB, RETRY_BASE_DELAY_MS, enqueue_many, outcome_counts
 
 
 class Recorder:
@@ -305,8 +304,6 @@ def test_a_job_type_without_handler_fails_without_retry(url, key, db, source):
 
 
 def test_heartbeats_keep_a_job_three_times_longer_than_its_lease(url, key, db, pyc_cluster, source):
-    from conftest import DB
-
     job_id = db.execute("SELECT mcp_jobs.enqueue_job(%s, 'long', '{}')::text", (source,)).fetchone()[0]
     finished = threading.Event()
 
@@ -336,8 +333,6 @@ def test_heartbeats_keep_a_job_three_times_longer_than_its_lease(url, key, db, p
 
 
 def test_a_lost_lease_signals_the_handler_and_its_outcome_is_not_reported(url, key, db, pyc_cluster, source):
-    from conftest import DB
-
     job_id = db.execute("SELECT mcp_jobs.enqueue_job(%s, 'slow', '{}')::text", (source,)).fetchone()[0]
     outcomes = {}
 
