@@ -62,6 +62,16 @@ if ! python3 -c "import pytest, requests, psycopg" 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check pytest requests "psycopg[binary]"
 fi
 
+# >>> Python client (clients/python, package mcp-jobs): installed editable from this checkout for
+# tests/python_client and bench/workers_py.py; again when `mcp_jobs` is missing or comes from another
+# checkout.
+if [ "$(python3 -c 'import mcp_jobs, os; print(os.path.realpath(mcp_jobs.__file__))' 2>/dev/null)" != \
+     "$(realpath clients/python/src/mcp_jobs/__init__.py)" ]; then
+  echo "setup: installing the Python client (pip install -e clients/python)"
+  python3 -m pip install --quiet --disable-pip-version-check -e clients/python
+fi
+# <<< Python client
+
 # Node packages for the end-to-end tests and benchmarks
 for d in tests/e2e bench; do
   if [ -f "$d/package.json" ] && { [ ! -d "$d/node_modules" ] || \

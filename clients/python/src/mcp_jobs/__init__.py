@@ -1,0 +1,85 @@
+"""mcp_jobs: a client and a threaded worker for the mcp_jobs job queue, over PostgREST / Supabase.
+
+from mcp_jobs import Client, Worker
+
+client = Client(SUPABASE_URL, SUPABASE_SERVICE_ROLE_KEY)
+job_id = client.enqueue_job("odoo", "discovery", {"host": "erp-1"}, priority=5)
+
+Worker(SUPABASE_URL, SUPABASE_SERVICE_ROLE_KEY, handlers={"discovery": discover}).run()
+"""
+
+from .client import Client, Id, Timestamp
+from .errors import (
+    AuthError,
+    BadRequestError,
+    ConflictError,
+    LeaseLostError,
+    McpJobsError,
+    NetworkError,
+    NotFoundError,
+    PayloadTooLargeError,
+    TransientError,
+)
+from .types import (
+    JSON,
+    Alert,
+    CancelResult,
+    ClaimedJob,
+    CompleteJobsRow,
+    CompletionResult,
+    DeadLetter,
+    DeadLetterGroup,
+    FailureAnalysis,
+    FailureResult,
+    JobDetail,
+    JobRow,
+    JobStats,
+    MetricsRow,
+    ProgressResult,
+    QueueDepthRow,
+    RequeuedDeadLetter,
+    ResolveResult,
+)
+from .worker import AnalyzeFailure, Handler, Job, RunStats, Worker, WorkerEvent
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "JSON",
+    "Alert",
+    "AnalyzeFailure",
+    "AuthError",
+    "BadRequestError",
+    "CancelResult",
+    "ClaimedJob",
+    "Client",
+    "CompleteJobsRow",
+    "CompletionResult",
+    "ConflictError",
+    "DeadLetter",
+    "DeadLetterGroup",
+    "FailureAnalysis",
+    "FailureResult",
+    "Handler",
+    "Id",
+    "Job",
+    "JobDetail",
+    "JobRow",
+    "JobStats",
+    "LeaseLostError",
+    "McpJobsError",
+    "MetricsRow",
+    "NetworkError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "ProgressResult",
+    "QueueDepthRow",
+    "RequeuedDeadLetter",
+    "ResolveResult",
+    "RunStats",
+    "Timestamp",
+    "TransientError",
+    "Worker",
+    "WorkerEvent",
+    "__version__",
+]

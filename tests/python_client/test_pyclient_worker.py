@@ -1,0 +1,465 @@
+"""mcp_jobs.Worker in this process (its threads) against the real stack: results, failures and
+retries, failure analysis, missing handlers, heartbeats, a lost lease, batches, stop and its grace."""
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+
+from mcp_jobs import AuthError, Job, Worker, WorkerEvent
+
+from e2e_stack import mint_jwt
+from pgharness import wait_until
+from pyclient_helpers import DB, RETRY_BASE_DELAY_MS, enqueue_many, outcome_counts
+
+
+class Recorder:
+    """Collects a worker's events (thread-safe)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.events: list[WorkerEvent] = []
+
+    def __call__(self, e: WorkerEvent):
+        with self.lock:
+            self.events.append(e)
+
+    def of(self, type_):
+        with self.lock:
+            return [e for e in self.events if e.type == type_]
+
+
+class Background:
+    """worker.run() in a thread; stop() and join on exit."""
+
+    def __init__(self, worker, **kw):
+        self.worker = worker
+        self.result = None
+        self.error = None
+        self.thread = threading.Thread(target=self._run, kwargs=kw, daemon=True)
+
+    def _run(self, **kw):
+        try:
+            self.result = self.worker.run(**kw)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            self.error = exc
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.worker.stop()
+        self.thread.join(timeout=60)
+        assert not self.thread.is_alive(), "the worker did not stop"
+
+
+def _job_state(db, job_id):
+    return db.execute("SELECT status, attempts FROM mcp_jobs.jobs WHERE id = %s", (job_id,)).fetchone()
+
+
+def test_run_until_idle_results_progress_and_concurrency_limit(url, key, db, source):
+    enqueue_many(db, source, 60, job_type="double")
+    enqueue_many(db, source, 20, job_type="echo")
+    lock = threading.Lock()
+    running = [0, 0]  # now, most at once
+
+    def double(job: Job):
+        with lock:
+            running[0] += 1
+            running[1] = max(running[1], running[0])
+        try:
+            assert job.attempt == 1 and job.source == source and job.job_type == "double"
+            if job.payload["n"] == 1:
+                assert job.progress({"pct": 50}) is True
+            time.sleep(0.005)  # the handler's work
+            return {"double": job.payload["n"] * 2}
+        finally:
+            with lock:
+                running[0] -= 1
+
+    rec = Recorder()
+    worker = Worker(
+        url,
+        key,
+        {"double": double, "echo": lambda job: job.payload},
+        concurrency=3,
+        sources=[source],
+        lease_seconds=30,
+        on_event=rec,
+        handle_signals=False,
+    )
+    claims = []
+    original = worker.client.claim_next_job
+    worker.client.claim_next_job = lambda *a, **kw: claims.append(1) or original(*a, **kw)
+    stats = worker.run(until_idle=True)
+    assert (stats.claimed, stats.completed, stats.failed, stats.lost, stats.abandoned) == (80, 80, 0, 0, 0)
+    assert outcome_counts(db, source) == {(1, 0, 1, 0): 80}
+    bad = db.execute(
+        """SELECT count(*) FROM mcp_jobs.jobs WHERE source = %s AND result IS DISTINCT FROM
+                          CASE job_type WHEN 'double' THEN jsonb_build_object('double', (payload->>'n')::int * 2)
+                                        ELSE payload END""",
+        (source,),
+    ).fetchone()[0]
+    assert bad == 0
+    assert 1 < running[1] <= 3
+    progress = db.execute(
+        """SELECT e.data FROM mcp_jobs.job_events e JOIN mcp_jobs.jobs j ON j.id = e.job_id
+                              WHERE j.source = %s AND e.event_type = 'progress'""",
+        (source,),
+    ).fetchall()
+    assert progress == [({"attempt": 1, "progress": {"pct": 50}},)]
+    assert len(rec.of("job:completed")) == 80 and len(rec.of("worker:stopped")) == 1
+    # one round trip per job: all but a few jobs came with the completion of the one before
+    # (complete_and_claim_next); claim_next_job only fills free slots and finds the queue empty
+    assert len(claims) < 10
+    assert worker.in_flight == 0
+
+
+def test_batch_mode_claims_and_completes_in_batches(url, key, db, source):
+    enqueue_many(db, source, 100, job_type="double")
+    calls = []
+    worker = Worker(
+        url,
+        key,
+        {"double": lambda job: job.payload["n"] * 2},
+        concurrency=10,
+        batch_size=10,
+        sources=[source],
+        handle_signals=False,
+    )
+    original = worker.client.complete_jobs
+
+    def counting_complete_jobs(*a, **kw):
+        calls.append(len(a[0]))
+        return original(*a, **kw)
+
+    worker.client.complete_jobs = counting_complete_jobs
+    stats = worker.run(until_idle=True)
+    assert stats.completed == 100
+    assert outcome_counts(db, source) == {(1, 0, 1, 0): 100}
+    assert (
+        db.execute(
+            "SELECT count(*) FROM mcp_jobs.jobs WHERE source = %s AND result <> to_jsonb((payload->>'n')::int * 2)",
+            (source,),
+        ).fetchone()[0]
+        == 0
+    )
+    # claimed together: jobs of one claim_jobs call share their run's started_at (one transaction)
+    claims = db.execute(
+        """SELECT count(DISTINCT r.started_at) FROM mcp_jobs.job_runs r
+                            JOIN mcp_jobs.jobs j ON j.id = r.job_id WHERE j.source = %s""",
+        (source,),
+    ).fetchone()[0]
+    assert claims < 50 and sum(calls) == 100 and len(calls) < 50 and max(calls) <= 10
+
+
+def test_a_handler_that_raises_is_retried_with_backoff_then_dead_lettered(url, key, db, source):
+    job_id = db.execute(
+        "SELECT mcp_jobs.enqueue_job(%s, 'flaky', '{}', p_max_attempts => 3)::text", (source,)
+    ).fetchone()[0]
+
+    def flaky(job: Job):
+        raise ValueError(f"upstream said no (attempt {job.attempt})")
+
+    rec = Recorder()
+    with Background(
+        Worker(url, key, {"flaky": flaky}, sources=[source], on_event=rec, handle_signals=False, idle_delay=(0.02, 0.1))
+    ):
+        wait_until(lambda: _job_state(db, job_id) == ("failed", 3), timeout=30, what="the dead letter")
+    runs = db.execute(
+        "SELECT attempt, outcome, error, started_at, finished_at FROM mcp_jobs.job_runs "
+        "WHERE job_id = %s ORDER BY started_at",
+        (job_id,),
+    ).fetchall()
+    assert [(r[0], r[1], r[2]) for r in runs] == [
+        (n, "failed", f"ValueError: upstream said no (attempt {n})") for n in (1, 2, 3)
+    ]
+    # each retry waited at least half of retry_base_delay * 2^(n-1) (equal jitter)
+    for n in (1, 2):
+        waited = runs[n][3] - runs[n - 1][4]
+        assert waited >= timedelta(milliseconds=RETRY_BASE_DELAY_MS * 2 ** (n - 1) / 2), (n, waited)
+    events = [
+        r[0]
+        for r in db.execute(
+            "SELECT event_type FROM mcp_jobs.job_events WHERE job_id = %s ORDER BY id", (job_id,)
+        ).fetchall()
+    ]
+    assert events == ["enqueued"] + ["started", "failed", "retry_scheduled"] * 2 + [
+        "started",
+        "failed",
+        "dead_lettered",
+    ]
+    dl = db.execute(
+        "SELECT attempts, last_error, details FROM mcp_jobs.dead_letter_queue WHERE job_id = %s", (job_id,)
+    ).fetchone()
+    assert dl[:2] == (3, "ValueError: upstream said no (attempt 3)")
+    assert dl[2]["error_type"] == "builtins.ValueError" and "analysis" not in dl[2]
+    tb = dl[2]["traceback"]
+    assert "in flaky" in tb and "ValueError: upstream said no (attempt 3)" in tb
+    assert "_call_handler" not in tb  # trimmed: the worker's own frame is not part of it
+    assert [e.data["retry"] for e in rec.of("job:failed")] == [True, True, True]
+    assert [e.data["status"] for e in rec.of("job:failed")] == ["queued", "queued", "failed"]
+
+
+def test_analyze_failure_decides_the_retry_and_its_reason_is_recorded(url, key, db, source):
+    no_retry = db.execute(
+        "SELECT mcp_jobs.enqueue_job(%s, 'call', '{\"kind\": \"auth\"}')::text", (source,)
+    ).fetchone()[0]
+    retry = db.execute(
+        "SELECT mcp_jobs.enqueue_job(%s, 'call', '{\"kind\": \"timeout\"}', p_max_attempts => 2)::text", (source,)
+    ).fetchone()[0]
+    broken = db.execute(
+        "SELECT mcp_jobs.enqueue_job(%s, 'call', '{\"kind\": \"broken\"}', p_max_attempts => 2)::text", (source,)
+    ).fetchone()[0]
+    seen = []
+
+    def call(job: Job):
+        if job.payload["kind"] == "auth":
+            raise PermissionError("invalid credentials for erp-1")
+        raise TimeoutError("upstream timeout")
+
+    def analyze(job: Job, error: BaseException):
+        seen.append((job.id, type(error).__name__))
+        if job.payload["kind"] == "broken":
+            raise RuntimeError("the model is unavailable")
+        if isinstance(error, PermissionError):
+            return {"should_retry": False, "reason": "credentials were rejected: retrying cannot help"}
+        return {"should_retry": True, "reason": "a timeout is transient", "details": {"model": "test"}}
+
+    with Background(
+        Worker(
+            url,
+            key,
+            {"call": call},
+            sources=[source],
+            analyze_failure=analyze,
+            handle_signals=False,
+            idle_delay=(0.02, 0.1),
+        )
+    ):
+        wait_until(
+            lambda: all(_job_state(db, j)[0] == "failed" for j in (no_retry, retry, broken)),
+            timeout=30,
+            what="all three dead-lettered",
+        )
+    # no retry: one attempt, dead letter at once, with the analysis' reason
+    assert _job_state(db, no_retry) == ("failed", 1)
+    details = db.execute("SELECT details FROM mcp_jobs.dead_letter_queue WHERE job_id = %s", (no_retry,)).fetchone()[0]
+    assert details["analysis"] == {"should_retry": False, "reason": "credentials were rejected: retrying cannot help"}
+    failed = db.execute(
+        "SELECT data FROM mcp_jobs.job_events WHERE job_id = %s AND event_type = 'failed'", (no_retry,)
+    ).fetchone()[0]
+    assert failed["retry"] is False and failed["details"]["analysis"]["reason"].startswith("credentials were rejected")
+    assert (
+        db.execute(
+            "SELECT data->>'reason' FROM mcp_jobs.job_events WHERE job_id = %s AND event_type = 'dead_lettered'",
+            (no_retry,),
+        ).fetchone()[0]
+        == "no_retry"
+    )
+    # retry: both attempts used, each failure with the analysis
+    assert _job_state(db, retry) == ("failed", 2)
+    analyses = [
+        r[0]
+        for r in db.execute(
+            "SELECT data->'details'->'analysis' FROM mcp_jobs.job_events "
+            "WHERE job_id = %s AND event_type = 'failed' ORDER BY id",
+            (retry,),
+        ).fetchall()
+    ]
+    assert analyses == [{"should_retry": True, "reason": "a timeout is transient", "details": {"model": "test"}}] * 2
+    # an analyser that raises: the failure is retried and says why there is no analysis
+    assert _job_state(db, broken) == ("failed", 2)
+    errs = [
+        r[0]
+        for r in db.execute(
+            "SELECT data->'details'->>'analysis_error' FROM mcp_jobs.job_events "
+            "WHERE job_id = %s AND event_type = 'failed'",
+            (broken,),
+        ).fetchall()
+    ]
+    assert errs == ["RuntimeError: the model is unavailable"] * 2
+    assert sorted(seen) == sorted(
+        [(no_retry, "PermissionError")] + [(retry, "TimeoutError")] * 2 + [(broken, "TimeoutError")] * 2
+    )
+
+
+def test_a_job_type_without_handler_fails_without_retry(url, key, db, source):
+    other = db.execute("SELECT mcp_jobs.enqueue_job(%s, 'other', '{}')::text", (source,)).fetchone()[0]
+    # by default a worker claims only the types it has handlers for
+    stats = Worker(url, key, {"known": lambda job: None}, sources=[source], handle_signals=False).run(until_idle=True)
+    assert stats.claimed == 0 and _job_state(db, other) == ("queued", 0)
+    # claiming every type, a type without a handler fails at once, saying so
+    stats = Worker(url, key, {"known": lambda job: None}, sources=[source], job_types="all", handle_signals=False).run(
+        until_idle=True
+    )
+    assert (stats.claimed, stats.failed) == (1, 1) and _job_state(db, other) == ("failed", 1)
+    err, details = db.execute(
+        "SELECT last_error, details FROM mcp_jobs.dead_letter_queue WHERE job_id = %s", (other,)
+    ).fetchone()
+    assert err == "no handler for job type 'other' in this worker (it handles: known)"
+    assert details["reason"] == "no_handler" and details["handlers"] == ["known"]
+
+
+def test_heartbeats_keep_a_job_three_times_longer_than_its_lease(url, key, db, pyc_cluster, source):
+    job_id = db.execute("SELECT mcp_jobs.enqueue_job(%s, 'long', '{}')::text", (source,)).fetchone()[0]
+    finished = threading.Event()
+
+    def long(job: Job):
+        assert not job.lost.wait(6.0)  # three leases
+        finished.set()
+        return "done"
+
+    rec = Recorder()
+    with Background(
+        Worker(url, key, {"long": long}, sources=[source], lease_seconds=2, on_event=rec, handle_signals=False)
+    ):
+        # meanwhile the lease sweep runs again and again: it would take the job if its lease ran out
+        def swept_until_done():
+            pyc_cluster.psql("SELECT mcp_jobs.run_maintenance();", dbname=DB)
+            return _job_state(db, job_id)[0] == "completed"
+
+        wait_until(swept_until_done, timeout=30, interval=0.2, what="the long job to complete")
+    assert finished.is_set()
+    runs = db.execute("SELECT attempt, outcome FROM mcp_jobs.job_runs WHERE job_id = %s", (job_id,)).fetchall()
+    assert runs == [(1, "completed")]
+    beats = db.execute(
+        "SELECT count(*) FROM mcp_jobs.job_events WHERE job_id = %s AND event_type = 'progress'", (job_id,)
+    ).fetchone()[0]
+    assert beats >= 4 and len(rec.of("job:heartbeat")) == beats
+    assert not rec.of("job:lost")
+
+
+def test_a_lost_lease_signals_the_handler_and_its_outcome_is_not_reported(url, key, db, pyc_cluster, source):
+    job_id = db.execute("SELECT mcp_jobs.enqueue_job(%s, 'slow', '{}')::text", (source,)).fetchone()[0]
+    outcomes = {}
+
+    def slow(job: Job):
+        if job.attempt == 1:
+            outcomes[1] = job.lost.wait(30)
+            return "attempt 1 result, never reported"
+        return "attempt 2 result"
+
+    rec = Recorder()
+    with Background(
+        Worker(
+            url,
+            key,
+            {"slow": slow},
+            sources=[source],
+            lease_seconds=2,
+            concurrency=2,
+            on_event=rec,
+            handle_signals=False,
+            idle_delay=(0.02, 0.1),
+        )
+    ):
+        wait_until(lambda: _job_state(db, job_id) == ("processing", 1), timeout=30, what="the first claim")
+        # the lease runs out (as if the worker had hung) and the sweep requeues the job
+        db.execute("UPDATE mcp_jobs.jobs SET lease_expires_at = now() - interval '1 second' WHERE id = %s", (job_id,))
+        pyc_cluster.psql("SELECT mcp_jobs.run_maintenance();", dbname=DB)
+        wait_until(lambda: _job_state(db, job_id)[0] == "completed", timeout=30, what="the second attempt")
+        wait_until(lambda: 1 in outcomes, timeout=10, what="the first handler to return")
+        wait_until(lambda: rec.of("job:lost"), timeout=10, what="the job:lost event")
+    assert outcomes[1] is True  # the handler saw job.lost
+    runs = db.execute(
+        "SELECT attempt, outcome FROM mcp_jobs.job_runs WHERE job_id = %s ORDER BY started_at", (job_id,)
+    ).fetchall()
+    assert runs == [(1, "lease_expired"), (2, "completed")]
+    assert db.execute("SELECT result FROM mcp_jobs.jobs WHERE id = %s", (job_id,)).fetchone()[0] == "attempt 2 result"
+    assert outcome_counts(db, source) == {(1, 1, 1, 2): 1}
+    lost = rec.of("job:lost")
+    assert len(lost) == 1 and lost[0].job.attempt == 1 and "lease expired" in lost[0].data["reason"]
+
+
+def test_stop_waits_for_jobs_in_flight_within_the_grace(url, key, db, source):
+    finishing = db.execute("SELECT mcp_jobs.enqueue_job(%s, 'sleep', '{\"s\": 0.5}')::text", (source,)).fetchone()[0]
+    stuck = db.execute("SELECT mcp_jobs.enqueue_job(%s, 'sleep', '{\"s\": 30}')::text", (source,)).fetchone()[0]
+    returned = threading.Event()
+
+    def sleep(job: Job):
+        job.lost.wait(job.payload["s"])
+        if job.payload["s"] > 1:
+            returned.set()
+        return job.payload["s"]
+
+    rec = Recorder()
+    worker = Worker(
+        url,
+        key,
+        {"sleep": sleep},
+        sources=[source],
+        concurrency=2,
+        lease_seconds=60,
+        shutdown_grace=2.0,
+        on_event=rec,
+        handle_signals=False,
+    )
+    bg = Background(worker)
+    with bg:
+        wait_until(lambda: worker.in_flight == 2, timeout=30, what="both jobs claimed")
+        t0 = time.monotonic()
+        worker.stop()
+        bg.thread.join(timeout=30)
+        took = time.monotonic() - t0
+    assert 1.5 < took < 10
+    assert (bg.result.completed, bg.result.abandoned) == (1, 1)
+    assert _job_state(db, finishing) == ("completed", 1)
+    # the one still running when the grace ran out is left to its lease: not completed, not failed
+    assert returned.wait(10)
+    assert [e.job.id for e in rec.of("job:abandoned")] == [stuck]
+    assert _job_state(db, stuck) == ("processing", 1)
+    assert (
+        db.execute(
+            "SELECT count(*) FROM mcp_jobs.job_runs WHERE job_id = %s AND outcome IS NOT NULL", (stuck,)
+        ).fetchone()[0]
+        == 0
+    )
+
+
+def test_a_refused_claim_stops_the_worker_with_the_error(url, source):
+    worker = Worker(url, mint_jwt("authenticated"), {"x": lambda job: None}, sources=[source], handle_signals=False)
+    with pytest.raises(AuthError) as ei:
+        worker.run()
+    assert ei.value.status == 403
+
+
+def test_worker_arguments_are_checked(url, key):
+    ok = {"x": lambda job: None}
+    for kwargs in (
+        {"handlers": {}},
+        {"concurrency": 0},
+        {"lease_seconds": 0},
+        {"batch_size": 1001},
+        {"job_types": "x"},
+        {"handlers": {"x": 1}},
+        {"idle_delay": (0, 1)},
+    ):
+        args = {"handlers": ok, **kwargs}
+        with pytest.raises(ValueError):
+            Worker(url, key, **args)
+
+
+def test_a_result_that_cannot_be_stored_fails_without_retry(url, key, db, source):
+    not_json = db.execute("SELECT mcp_jobs.enqueue_job(%s, 'r', '{\"kind\": \"set\"}')::text", (source,)).fetchone()[0]
+    too_big = db.execute("SELECT mcp_jobs.enqueue_job(%s, 'r', '{\"kind\": \"big\"}')::text", (source,)).fetchone()[0]
+
+    def r(job: Job):
+        return {1, 2} if job.payload["kind"] == "set" else {"blob": "x" * (1024 * 1024 + 10)}
+
+    stats = Worker(url, key, {"r": r}, sources=[source], handle_signals=False).run(until_idle=True)
+    assert (stats.completed, stats.failed) == (0, 2)
+    rows = {
+        r[0]: r[1:]
+        for r in db.execute(
+            "SELECT job_id::text, attempts, last_error, details->>'reason' FROM mcp_jobs.dead_letter_queue "
+            "WHERE source = %s",
+            (source,),
+        ).fetchall()
+    }
+    assert rows[not_json][0] == 1 and rows[not_json][1].startswith("the result is not JSON: ")
+    assert rows[not_json][2] == "result_not_json"
+    assert rows[too_big][0] == 1 and rows[too_big][1].startswith("the result was refused: ")
+    assert rows[too_big][2] == "result_refused"
