@@ -17,7 +17,7 @@
 use crate::errors::{JobError, JobResult, OrRaise};
 use crate::flow::{self, Admission};
 use crate::jobs::{Ctx, JobRow};
-use crate::native::scan::{IndexScan, Key, Op, Snap, Ty};
+use crate::native::scan::{After, IndexScan, Key, Op, Snap, Ty};
 use crate::native::table::Updated;
 use crate::native::{
     int_datum, int_of, text_datum, text_of, ts_datum, ts_of, tstz, uuid_datum, JsonObj,
@@ -120,11 +120,14 @@ pub type ClaimRow = (
     TimestampWithTimeZone,
 );
 
+/// A lane of a source: (job type, concurrency key).
+type Lane = (String, Option<String>);
+
 thread_local! {
     /// The last source served at each priority, and the last lane (job type, key) served in each
     /// (priority, source): where the next claim of this backend continues the rotation.
     static SOURCE_CURSOR: RefCell<HashMap<i32, String>> = RefCell::new(HashMap::new());
-    static LANE_CURSOR: RefCell<HashMap<(i32, String), (String, Option<String>)>> = RefCell::new(HashMap::new());
+    static LANE_CURSOR: RefCell<HashMap<(i32, String), Lane>> = RefCell::new(HashMap::new());
 }
 
 /// Bound on the rotation state of one backend (queues come and go).
@@ -170,13 +173,20 @@ struct Walk<'a> {
     limit: usize,
     /// jobs claimed by this call per (source, job_type, key): flow control counts them (they are
     /// not visible to this call's own reads)
-    mine: HashMap<(String, String, Option<String>), u32>,
+    mine: flow::Mine,
+    /// per lane (priority, source, job_type, key), the (run_at, id) of the last entry this call
+    /// went past: its next visit resumes after it. The entries of the jobs the call took stay
+    /// visible to it (one command id); without this a batch would walk them again each time.
+    resume: HashMap<LaneKey, (pg_sys::Datum, pg_sys::Datum)>,
 }
+
+type LaneKey = (i32, String, String, Option<String>);
 
 const PRIORITY: i16 = 1;
 const SOURCE: i16 = 2;
 const JOB_TYPE: i16 = 3;
 const CKEY: i16 = 4;
+const RUN_AT: i16 = 5;
 
 impl Walk<'_> {
     /// The first visible entry for `keys`.
@@ -374,7 +384,13 @@ impl Walk<'_> {
             Some(k) => Key::new(CKEY, Op::Eq, Ty::TextC, text_datum(k)),
             None => Key::is_null(CKEY),
         });
-        self.scan.rescan(&keys);
+        let lane: LaneKey = (p, s.to_string(), t.to_string(), k.map(str::to_string));
+        let after = self.resume.get(&lane).map(|&(run_at, id)| After {
+            attno: RUN_AT,
+            tys: [Ty::TimestampTz, Ty::Uuid],
+            values: [run_at, id],
+        });
+        self.scan.rescan_after(&keys, after);
         let c = self.ctx.cat.job.clone();
         let mut walked = 0;
         while self.scan.next() {
@@ -382,10 +398,16 @@ impl Walk<'_> {
             if walked > 1000 {
                 break; // a lane of jobs all being taken right now: leave it to the others
             }
-            let run_at = ts_of(self.scan.datum(c.run_at).expect("run_at is NOT NULL"));
+            let run_at_d = self.scan.datum(c.run_at).expect("run_at is NOT NULL");
+            let run_at = ts_of(run_at_d);
             if run_at > self.at {
                 break; // the lane is in run_at order: nothing further is due
             }
+            // run_at is by value; the id is copied (the slot's row goes when the scan moves)
+            let id_d = crate::native::uuid_datum(crate::native::uuid_of(
+                self.scan.datum(c.id).expect("id is NOT NULL"),
+            ));
+            self.resume.insert(lane.clone(), (run_at_d, id_d));
             let status = text_of(self.scan.datum(c.status).expect("status is NOT NULL"));
             if status != "queued" {
                 continue;
@@ -466,18 +488,7 @@ impl Walk<'_> {
                     if e.run_at > w.at {
                         return Ok(LaneResult::Next); // the lane's first job is not due yet
                     }
-                    let already = w
-                        .mine
-                        .iter()
-                        .filter(|((ms, mt, _), _)| ms == &s && mt == t)
-                        .map(|(_, n)| *n)
-                        .sum::<u32>();
-                    let already_key = k.map_or(0, |k| {
-                        *w.mine
-                            .get(&(s.clone(), t.to_string(), Some(k.to_string())))
-                            .unwrap_or(&0)
-                    });
-                    match flow::admit(w.ctx, &s, t, k, already, already_key, w.at)? {
+                    match flow::admit(w.ctx, &s, t, k, &w.mine, w.at)? {
                         Admission::HeldType => Ok(LaneResult::SkipType),
                         Admission::HeldLane => Ok(LaneResult::Next),
                         adm @ Admission::Open(_) => {
@@ -535,6 +546,7 @@ pub fn claim_in(
         out: Vec::with_capacity(limit.min(64)),
         limit,
         mine: HashMap::new(),
+        resume: HashMap::new(),
     };
     let mut bound = MAX_PRIORITY;
     let result = (|| {
@@ -573,6 +585,7 @@ pub fn next_due_in(args: &ClaimArgs) -> JobResult<Option<std::time::Duration>> {
         out: Vec::new(),
         limit: 0,
         mine: HashMap::new(),
+        resume: HashMap::new(),
     };
     let mut earliest: Option<pg_sys::TimestampTz> = None;
     let mut bound = MAX_PRIORITY;

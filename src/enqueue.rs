@@ -3,7 +3,7 @@ use crate::config;
 use crate::errors::{JobError, JobResult, OrRaise};
 use crate::flow;
 use crate::jobs::{Ctx, JobRow};
-use crate::native::scan::{IndexScan, Key, Op, Snap, Ty};
+use crate::native::scan::{IndexScan, Key, Op, Ty};
 use crate::native::{int_datum, jsonb_from_text, text_datum, ts_datum, uuid_of, JsonObj};
 use crate::raw_jsonb::RawJsonb;
 use crate::rules::{
@@ -351,11 +351,23 @@ fn enqueue_many(jobs: Option<RawJsonb>) -> JobResult<Vec<pgrx::Uuid>> {
         .map(|(i, v)| item(v).map_err(|e| e.at_item("p_jobs", i)))
         .collect::<JobResult<Vec<NewJob>>>()?;
     let mut ctx = Ctx::new()?;
-    checked
-        .iter()
-        .enumerate()
-        .map(|(i, j)| enqueue_in(&mut ctx, j).map_err(|e| e.at_item("p_jobs", i)))
-        .collect()
+    // keys this call used: its own rows are not visible to its snapshots (one command id)
+    let mut used: std::collections::HashMap<(&str, &str), pgrx::Uuid> = Default::default();
+    let mut ids = Vec::with_capacity(checked.len());
+    for (i, j) in checked.iter().enumerate() {
+        if let Some(key) = j.idempotency_key.as_deref() {
+            if let Some(id) = used.get(&(j.source.as_str(), key)) {
+                ids.push(*id);
+                continue;
+            }
+        }
+        let id = enqueue_in(&mut ctx, j).map_err(|e| e.at_item("p_jobs", i))?;
+        if let Some(key) = j.idempotency_key.as_deref() {
+            used.insert((j.source.as_str(), key), id);
+        }
+        ids.push(id);
+    }
+    Ok(ids)
 }
 
 /// Enqueue 1..1000 jobs in one call, all or nothing; returns their ids in input order. Each item

@@ -17,6 +17,7 @@
 //!   period since the Unix epoch (window_start, window_claims of the governing row);
 //! - max_queued: queued_count of the governing row, kept by every transition in and out of
 //!   'queued' of a capped scope under the same lock (counted afresh when NULL, and by maintenance).
+//!
 //! Completions need no lock: a job stops counting when its row stops being 'processing'.
 use crate::errors::{JobError, JobResult};
 use crate::jobs::{Ctx, JobRow};
@@ -46,6 +47,9 @@ pub type RowKey = (String, Option<String>);
 #[derive(Default)]
 struct Cache {
     loaded: bool,
+    /// an invalidation arrived: reload at the start of the next call (never in the middle of one:
+    /// SPI there would move the command counter under the call's own writes)
+    stale: bool,
     rows: HashMap<RowKey, Settings>,
 }
 
@@ -57,7 +61,7 @@ thread_local! {
 pub fn settings_changed(relid: pg_sys::Oid) {
     let ours = crate::native::catalog::queues_oid();
     if relid == pg_sys::InvalidOid || ours.is_none() || ours == Some(relid) {
-        CACHE.with(|c| c.borrow_mut().loaded = false);
+        CACHE.with(|c| c.borrow_mut().stale = true);
     }
 }
 
@@ -66,9 +70,30 @@ const LOAD: &str =
                            (extract(epoch FROM rate_period) * 1000000)::bigint, max_queued
                       FROM mcp_jobs.queues";
 
+/// Load the settings if they were never loaded or changed since: called before a call writes
+/// anything (Ctx::new), the only moment an SPI read is safe for the hot path.
+pub fn preload() -> JobResult<()> {
+    let fresh = CACHE.with(|c| {
+        let c = c.borrow();
+        c.loaded && !c.stale
+    });
+    if fresh {
+        return Ok(());
+    }
+    CACHE.with(|c| c.borrow_mut().stale = false);
+    load()
+}
+
 fn with_settings<R>(f: impl FnOnce(&HashMap<RowKey, Settings>) -> R) -> JobResult<R> {
     let loaded = CACHE.with(|c| c.borrow().loaded);
     if !loaded {
+        load()?;
+    }
+    Ok(CACHE.with(|c| f(&c.borrow().rows)))
+}
+
+fn load() -> JobResult<()> {
+    {
         let rows = Spi::connect(|client| {
             let mut rows = HashMap::new();
             for r in client.select(LOAD, None, &[])? {
@@ -94,7 +119,7 @@ fn with_settings<R>(f: impl FnOnce(&HashMap<RowKey, Settings>) -> R) -> JobResul
             c.loaded = true;
         });
     }
-    Ok(CACHE.with(|c| f(&c.borrow().rows)))
+    Ok(())
 }
 
 /// The effective settings of queue (s, t), each with the row that governs it.
@@ -168,6 +193,7 @@ pub fn effective(s: &str, t: &str) -> JobResult<Option<Effective>> {
 
 /// Whether any queue has settings (a waiting claim then looks again at least every second).
 pub fn any_settings() -> JobResult<bool> {
+    preload()?;
     with_settings(|rows| !rows.is_empty())
 }
 
@@ -205,6 +231,11 @@ fn lock(key: &RowKey, wait: bool) -> bool {
     // SAFETY: an advisory lock of the transaction, released at its end or by unlock().
     let r = unsafe { pg_sys::LockAcquire(&tag, pg_sys::ExclusiveLock as i32, false, !wait) };
     r != pg_sys::LockAcquireResult::LOCKACQUIRE_NOT_AVAIL
+}
+
+/// Take the lock of row `key`, waiting for it (set_queue, and transitions under a max_queued cap).
+pub fn lock_row_wait(key: &RowKey) {
+    lock(key, true);
 }
 
 fn unlock(key: &RowKey) {
@@ -275,18 +306,40 @@ fn count_processing(
 
 /// The governing row of mcp_jobs.queues (latest version), for its counters.
 struct QueueRow {
+    key: RowKey,
     row: JobRowLike,
 }
 
 /// A row of mcp_jobs.queues read for update (same shape as JobRow, another table).
-struct JobRowLike {
+#[derive(Clone)]
+pub struct JobRowLike {
     tid: pg_sys::ItemPointerData,
     values: Vec<pg_sys::Datum>,
     nulls: Vec<bool>,
     changed: Vec<bool>,
 }
 
+/// The rows of mcp_jobs.queues a call changed, written once at its end (flush): a row version
+/// the call wrote is invisible to the call itself (one command id), so a second change in the same
+/// call could not update it.
+#[derive(Default)]
+pub struct CallRows {
+    rows: HashMap<RowKey, JobRowLike>,
+}
+
+impl CallRows {
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
+
 fn read_queue_row(ctx: &mut Ctx, key: &RowKey) -> JobResult<Option<QueueRow>> {
+    if let Some(row) = ctx.flow_rows.rows.get(key) {
+        return Ok(Some(QueueRow {
+            key: key.clone(),
+            row: row.clone(),
+        }));
+    }
     let natts = ctx.cat.queue.natts;
     let queues = ctx.cat.queues;
     let idx = ctx.cat.queues_key;
@@ -309,6 +362,7 @@ fn read_queue_row(ctx: &mut Ctx, key: &RowKey) -> JobResult<Option<QueueRow>> {
             let mut nulls = vec![true; natts];
             pg_sys::heap_deform_tuple(tup, (*heap).rd_att, values.as_mut_ptr(), nulls.as_mut_ptr());
             Some(QueueRow {
+                key: key.clone(),
                 row: JobRowLike {
                     tid: scan.tid(),
                     values,
@@ -328,21 +382,32 @@ fn read_queue_row(ctx: &mut Ctx, key: &RowKey) -> JobResult<Option<QueueRow>> {
 }
 
 fn write_queue_row(ctx: &mut Ctx, q: &mut QueueRow) -> JobResult<()> {
+    ctx.flow_rows.rows.insert(q.key.clone(), q.row.clone());
+    Ok(())
+}
+
+/// Write the rows of mcp_jobs.queues this call changed (Ctx does it when the call ends).
+pub fn flush(ctx: &mut Ctx) -> JobResult<()> {
+    if ctx.flow_rows.is_empty() {
+        return Ok(());
+    }
     let queues = ctx.cat.queues;
     let mut t = crate::native::table::Table::open(&ctx.s, queues)?;
-    let (r, _) = t.update(
-        &ctx.s,
-        q.row.tid,
-        &mut q.row.values,
-        &mut q.row.nulls,
-        &q.row.changed,
-        true,
-    )?;
-    if r != Updated::Ok {
-        return Err(JobError::Internal {
-            context: "flow control",
-            error: "a row of mcp_jobs.queues changed under its lock".into(),
-        });
+    for (_, mut row) in std::mem::take(&mut ctx.flow_rows.rows) {
+        let (r, _) = t.update(
+            &ctx.s,
+            row.tid,
+            &mut row.values,
+            &mut row.nulls,
+            &row.changed,
+            true,
+        )?;
+        if r != Updated::Ok {
+            return Err(JobError::Internal {
+                context: "flow control",
+                error: "a row of mcp_jobs.queues changed under its lock".into(),
+            });
+        }
     }
     Ok(())
 }
@@ -387,15 +452,41 @@ pub struct Guard {
     queued: Option<RowKey>,
 }
 
-/// Decide whether a job of queue (s, t) in key lane `k` may be claimed now. `mine` and `mine_key`
-/// are this call's own claims of the queue (of the key), which its snapshot does not see.
+/// This call's own claims (by source, job type, key), which the counting snapshot does not see.
+pub type Mine = HashMap<(String, String, Option<String>), u32>;
+
+/// This call's claims in the scope of governing row `gov` (and of key `k`), for the limit `f`
+/// names: a source row counts the job types that do not set the limit themselves.
+fn mine_in(
+    mine: &Mine,
+    gov: &RowKey,
+    k: Option<&str>,
+    f: impl Fn(&Settings) -> bool + Copy,
+) -> JobResult<i64> {
+    let mut n = 0i64;
+    for ((ms, mt, mk), c) in mine {
+        if ms != &gov.0 || (k.is_some() && mk.as_deref() != k) {
+            continue;
+        }
+        let inside = match &gov.1 {
+            Some(t) => mt == t,
+            None => !pair_sets(ms, mt, f)?,
+        };
+        if inside {
+            n += i64::from(*c);
+        }
+    }
+    Ok(n)
+}
+
+/// Decide whether a job of queue (s, t) in key lane `k` may be claimed now, given this call's
+/// own claims so far.
 pub fn admit(
     ctx: &mut Ctx,
     s: &str,
     t: &str,
     k: Option<&str>,
-    mine: u32,
-    mine_key: u32,
+    mine: &Mine,
     at: pg_sys::TimestampTz,
 ) -> JobResult<Admission> {
     let Some(e) = effective(s, t)? else {
@@ -433,7 +524,8 @@ pub fn admit(
         let n = count_processing(ctx, gov, None, i64::from(*limit), |jt| {
             pair_sets(&s_, jt, |x| x.max_concurrency.is_some())
         })?;
-        if n + i64::from(mine) >= i64::from(*limit) {
+        let own = mine_in(mine, gov, None, |x| x.max_concurrency.is_some())?;
+        if n + own >= i64::from(*limit) {
             release(guard);
             return Ok(Admission::HeldType);
         }
@@ -443,7 +535,8 @@ pub fn admit(
         let n = count_processing(ctx, gov, Some(k), i64::from(*limit), |jt| {
             pair_sets(&s_, jt, |x| x.max_per_key.is_some())
         })?;
-        if n + i64::from(mine_key) >= i64::from(*limit) {
+        let own = mine_in(mine, gov, Some(k), |x| x.max_per_key.is_some())?;
+        if n + own >= i64::from(*limit) {
             release(guard);
             return Ok(Admission::HeldLane);
         }
@@ -454,12 +547,18 @@ pub fn admit(
             release(guard);
             return Ok(Admission::HeldType); // the row went away: settings reload next call
         };
-        let start = q.row.values[qc.window_start];
-        let in_window = !q.row.nulls[qc.window_start] && ts_of(start) == window_start(at, *period);
-        let used = if in_window {
-            int_of(q.row.values[qc.window_claims])
-        } else {
-            0
+        let w = window_start(at, *period);
+        let row_w = (!q.row.nulls[qc.window_start]).then(|| ts_of(q.row.values[qc.window_start]));
+        let used = match row_w {
+            // a claim dated in a window that has closed (its transaction began before a claim
+            // of the next window took the lock): windows never go back, so that each window's
+            // claims, by their start time, are exactly counted
+            Some(rw) if rw > w => {
+                release(guard);
+                return Ok(Admission::HeldType);
+            }
+            Some(rw) if rw == w => int_of(q.row.values[qc.window_claims]),
+            _ => 0,
         };
         if used >= *limit {
             release(guard);

@@ -4,13 +4,12 @@
 //! transaction changed the row since (then the transition is tried again under a new snapshot in
 //! READ COMMITTED, as an UPDATE re-checks its WHERE clause, and fails with a serialization failure
 //! in REPEATABLE READ and SERIALIZABLE).
-use crate::errors::{JobError, JobResult};
+use crate::errors::{JobError, JobResult, OrRaise};
 use crate::native::catalog::{catalog, Catalog};
 use crate::native::scan::{xact_snapshot, IndexScan, Key, Op, Snap, Ty};
 use crate::native::table::{Session, Table, Updated};
 use crate::native::{
-    int_datum, int_of, jsonb_from_text, jsonb_text, now, text_datum, text_of, ts_datum, ts_of,
-    uuid_datum, uuid_of, JsonObj,
+    int_datum, int_of, now, text_datum, text_of, ts_datum, ts_of, uuid_datum, uuid_of, JsonObj,
 };
 use crate::raw_jsonb::{JsonbKind, RawJsonb};
 use crate::rules::{event_rules, expect_rules, job_rules, run_rules};
@@ -27,6 +26,20 @@ pub struct Ctx {
     dead: Option<Table>,
     /// now(): the transaction start time every row of the call carries
     pub now: pg_sys::TimestampTz,
+    /// rows of mcp_jobs.queues the call changed, written when it ends (flow::flush)
+    pub flow_rows: crate::flow::CallRows,
+}
+
+impl Drop for Ctx {
+    fn drop(&mut self) {
+        // the call's changes to mcp_jobs.queues, once each, at its end; not while an error unwinds
+        // (the transaction is aborted anyway)
+        if !self.flow_rows.is_empty() && !std::thread::panicking() {
+            if let Err(e) = crate::flow::flush(self) {
+                Err::<(), _>(e).or_raise("flow control");
+            }
+        }
+    }
 }
 
 macro_rules! lazy_table {
@@ -42,7 +55,9 @@ macro_rules! lazy_table {
 
 impl Ctx {
     pub fn new() -> JobResult<Ctx> {
+        // every SPI read before the session starts writing (src/native/table.rs, Session::new)
         let cat = catalog()?;
+        crate::flow::preload()?;
         Ok(Ctx {
             cat,
             s: Session::new(),
@@ -51,7 +66,15 @@ impl Ctx {
             events: None,
             dead: None,
             now: now(),
+            flow_rows: Default::default(),
         })
+    }
+
+    /// After an SPI statement in the middle of a call (which moves the command counter): write on
+    /// with the current command id.
+    pub fn resync(&mut self) {
+        // SAFETY: a plain read of the command counter.
+        self.s.cid = unsafe { pg_sys::GetCurrentCommandId(true) };
     }
 
     lazy_table!(jobs, jobs, jobs);
@@ -443,12 +466,71 @@ impl JobRow {
     }
 }
 
-/// The JSON text of a jsonb datum, for embedding in an event's data.
-pub fn json_of(d: pg_sys::Datum) -> String {
-    jsonb_text(d)
+/// Delete every row of table `heap` whose key (index `pkey`, first column job_id) starts with one
+/// of `ids`. Returns how many it deleted.
+fn delete_by_job(
+    ctx: &mut Ctx,
+    heap: pg_sys::Relation,
+    pkey: pg_sys::Oid,
+    ids: &[pgrx::Uuid],
+) -> i64 {
+    let snap = Snap::fresh();
+    // SAFETY: the key index of an open table, closed below; heap_delete of rows this snapshot sees,
+    // with the call's command id (a row another transaction changed meanwhile is left to it).
+    unsafe {
+        let irel = pg_sys::index_open(pkey, pg_sys::AccessShareLock as i32);
+        let mut scan = IndexScan::new(heap, irel, snap.0);
+        let mut n = 0;
+        for id in ids {
+            scan.rescan(&[Key::new(1, Op::Eq, Ty::Uuid, uuid_datum(*id))]);
+            let mut tids = Vec::new();
+            while scan.next() {
+                tids.push(scan.tid());
+            }
+            for mut tid in tids {
+                let mut tmfd: pg_sys::TM_FailureData = std::mem::zeroed();
+                let r = pg_sys::heap_delete(
+                    heap,
+                    &mut tid,
+                    ctx.s.cid,
+                    std::ptr::null_mut(),
+                    true,
+                    &mut tmfd,
+                    false,
+                );
+                if r == pg_sys::TM_Result::TM_Ok {
+                    n += 1;
+                }
+            }
+        }
+        drop(scan);
+        pg_sys::index_close(irel, pg_sys::NoLock as i32);
+        n
+    }
 }
 
-/// A jsonb datum from JSON text (see native::jsonb_from_text).
-pub fn jsonb(text: &str) -> pg_sys::Datum {
-    jsonb_from_text(text)
+/// The runs and events of the jobs `p_job_ids`, deleted (trigger jobs_delete_history: deleted
+/// jobs take their history with them). Found by the key of each table, whose first column is the
+/// job; returns how many rows it deleted.
+#[pgrx::pg_extern(volatile, parallel_unsafe, name = "_delete_history")]
+fn delete_history(p_job_ids: Option<Vec<Option<pgrx::Uuid>>>) -> i64 {
+    use crate::errors::OrRaise;
+    (|| {
+        let ids: Vec<pgrx::Uuid> = p_job_ids
+            .unwrap_or_default()
+            .into_iter()
+            .flatten()
+            .collect();
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut ctx = Ctx::new()?;
+        let (events_pkey, runs_pkey) = (ctx.cat.events_pkey, ctx.cat.runs_pkey);
+        let ev = ctx.events()?.rel;
+        let runs = ctx.runs()?.rel;
+        let a = delete_by_job(&mut ctx, ev, events_pkey, &ids);
+        let b = delete_by_job(&mut ctx, runs, runs_pkey, &ids);
+        Ok(a + b)
+    })()
+    .or_raise("_delete_history")
 }

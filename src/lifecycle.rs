@@ -6,7 +6,7 @@ use crate::errors::{required, JobError, JobResult, OrRaise};
 use crate::jobs::{Ctx, JobRow};
 use crate::native::scan::xact_snapshot;
 use crate::native::table::Updated;
-use crate::native::{int_datum, text_datum, ts_datum, uuid_datum, JsonObj};
+use crate::native::{text_datum, ts_datum, JsonObj};
 use crate::raw_jsonb::RawJsonb;
 use crate::rules::{check_payload_size, clip_error, MAX_BATCH};
 use crate::spi_util::{read, Stmt};
@@ -90,7 +90,9 @@ fn transition(
                 && (run.is_none() || r.uuid(c.current_run_id) == run)
         });
         let Some(mut row) = found.filter(|_| ok) else {
-            match diagnose(id, run, action, expected)? {
+            let why = diagnose(id, run, action, expected);
+            ctx.resync();
+            match why? {
                 Some(e) => return Err(e),
                 None => continue, // it changed in between: read it again
             }

@@ -13,6 +13,8 @@ use std::cell::RefCell;
 /// Column positions (0-based) of a table, by name.
 macro_rules! columns {
     ($name:ident { $($col:ident),* $(,)? }) => {
+        // every column is looked up (a missing one is an error), whether or not the code uses it
+        #[allow(dead_code)]
         #[derive(Clone, Debug)]
         pub struct $name {
             /// Number of attributes of the relation (dropped ones included).
@@ -135,6 +137,8 @@ pub struct Catalog {
     pub busy_idx: pg_sys::Oid,
     /// job_runs_pkey (job_id, id)
     pub runs_pkey: pg_sys::Oid,
+    /// job_events_pkey (job_id, id)
+    pub events_pkey: pg_sys::Oid,
     /// queues_key (source, job_type)
     pub queues_key: pg_sys::Oid,
     /// jobs_idempotency_idx (source, idempotency_key)
@@ -173,6 +177,7 @@ unsafe extern "C-unwind" fn relcache_changed(_arg: pg_sys::Datum, relid: pg_sys:
                         cat.runs_pkey,
                         cat.queues_key,
                         cat.idempotency_idx,
+                        cat.events_pkey,
                     ]
                     .contains(&relid)
             }
@@ -224,14 +229,15 @@ SELECT (SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'mcp_jobs
        to_regclass('mcp_jobs.queues')::oid, to_regclass('mcp_jobs.job_events_id_seq')::oid,
        to_regclass('mcp_jobs.jobs_pkey')::oid, to_regclass('mcp_jobs.jobs_claim_idx')::oid,
        to_regclass('mcp_jobs.jobs_busy_idx')::oid, to_regclass('mcp_jobs.job_runs_pkey')::oid,
-       to_regclass('mcp_jobs.queues_key')::oid, to_regclass('mcp_jobs.jobs_idempotency_idx')::oid";
+       to_regclass('mcp_jobs.queues_key')::oid, to_regclass('mcp_jobs.jobs_idempotency_idx')::oid,
+       to_regclass('mcp_jobs.job_events_pkey')::oid";
 
 fn load() -> JobResult<Catalog> {
     let row = Spi::connect(|client| {
         let t = client.select(LOOKUP, None, &[])?;
         let r = t.first();
-        let mut oids = Vec::with_capacity(12);
-        for i in 2..=13 {
+        let mut oids = Vec::with_capacity(13);
+        for i in 2..=14 {
             oids.push(r.get::<pg_sys::Oid>(i)?);
         }
         Ok::<_, pgrx::spi::SpiError>((r.get::<String>(1)?, oids))
@@ -257,6 +263,7 @@ fn load() -> JobResult<Catalog> {
         "job_runs_pkey",
         "queues_key",
         "jobs_idempotency_idx",
+        "job_events_pkey",
     ];
     let mut o = Vec::with_capacity(names.len());
     for (name, oid) in names.iter().zip(oids) {
@@ -287,6 +294,7 @@ fn load() -> JobResult<Catalog> {
             runs_pkey: o[9],
             queues_key: o[10],
             idempotency_idx: o[11],
+            events_pkey: o[12],
             job: JobCols::load(desc(o[0]), "jobs")?,
             run: RunCols::load(desc(o[1]), "job_runs")?,
             event: EventCols::load(desc(o[2]), "job_events")?,

@@ -36,10 +36,6 @@ pub fn int_of(d: pg_sys::Datum) -> i32 {
     d.value() as i32
 }
 
-pub fn bool_datum(b: bool) -> pg_sys::Datum {
-    pg_sys::Datum::from(b)
-}
-
 pub fn text_datum(s: &str) -> pg_sys::Datum {
     // SAFETY: copies the bytes into a palloc'd text in the current memory context.
     unsafe {

@@ -15,10 +15,8 @@ pub struct Key {
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     Eq,
-    Lt,
     Le,
     Gt,
-    Ge,
     IsNull,
 }
 
@@ -56,33 +54,23 @@ impl Key {
     fn proc_and_strategy(&self) -> (pg_sys::RegProcedure, u16) {
         use pg_sys::*;
         let strategy = match self.op {
-            Op::Lt => BTLessStrategyNumber,
             Op::Le => BTLessEqualStrategyNumber,
             Op::Eq => BTEqualStrategyNumber,
-            Op::Ge => BTGreaterEqualStrategyNumber,
             Op::Gt => BTGreaterStrategyNumber,
             Op::IsNull => return (InvalidOid, 0),
         } as u16;
         let f = match (self.ty, self.op) {
-            (Ty::Int4, Op::Lt) => F_INT4LT,
             (Ty::Int4, Op::Le) => F_INT4LE,
             (Ty::Int4, Op::Eq) => F_INT4EQ,
-            (Ty::Int4, Op::Ge) => F_INT4GE,
             (Ty::Int4, Op::Gt) => F_INT4GT,
-            (Ty::Text | Ty::TextC, Op::Lt) => F_TEXT_LT,
             (Ty::Text | Ty::TextC, Op::Le) => F_TEXT_LE,
             (Ty::Text | Ty::TextC, Op::Eq) => F_TEXTEQ,
-            (Ty::Text | Ty::TextC, Op::Ge) => F_TEXT_GE,
             (Ty::Text | Ty::TextC, Op::Gt) => F_TEXT_GT,
-            (Ty::Uuid, Op::Lt) => F_UUID_LT,
             (Ty::Uuid, Op::Le) => F_UUID_LE,
             (Ty::Uuid, Op::Eq) => F_UUID_EQ,
-            (Ty::Uuid, Op::Ge) => F_UUID_GE,
             (Ty::Uuid, Op::Gt) => F_UUID_GT,
-            (Ty::TimestampTz, Op::Lt) => F_TIMESTAMPTZ_LT,
             (Ty::TimestampTz, Op::Le) => F_TIMESTAMPTZ_LE,
             (Ty::TimestampTz, Op::Eq) => F_TIMESTAMPTZ_EQ,
-            (Ty::TimestampTz, Op::Ge) => F_TIMESTAMPTZ_GE,
             (Ty::TimestampTz, Op::Gt) => F_TIMESTAMPTZ_GT,
             (_, Op::IsNull) => unreachable!(),
         };
@@ -91,8 +79,8 @@ impl Key {
 
     fn collation(&self) -> pg_sys::Oid {
         match self.ty {
-            Ty::TextC => pg_sys::Oid::from(pg_sys::C_COLLATION_OID),
-            Ty::Text => pg_sys::Oid::from(pg_sys::DEFAULT_COLLATION_OID),
+            Ty::TextC => pg_sys::C_COLLATION_OID,
+            Ty::Text => pg_sys::DEFAULT_COLLATION_OID,
             _ => pg_sys::InvalidOid,
         }
     }
@@ -101,11 +89,32 @@ impl Key {
 /// The most keys one scan takes.
 const MAX_KEYS: usize = 8;
 
+/// A row comparison `(a, b) > (x, y)` on two consecutive index columns, the first `attno`: where a
+/// scan resumes after the last entry it took (btree positions on it directly).
+#[derive(Clone, Copy)]
+pub struct After {
+    pub attno: i16,
+    pub tys: [Ty; 2],
+    pub values: [pg_sys::Datum; 2],
+}
+
+/// The btree comparison (support) function of a type: row comparisons call it.
+fn cmp_proc(ty: Ty) -> pg_sys::Oid {
+    pg_sys::Oid::from(match ty {
+        Ty::Int4 => pg_sys::F_BTINT4CMP,
+        Ty::Text | Ty::TextC => pg_sys::F_BTTEXTCMP,
+        Ty::Uuid => pg_sys::F_UUID_CMP,
+        Ty::TimestampTz => pg_sys::F_TIMESTAMPTZ_CMP,
+    })
+}
+
 /// A forward scan of `index` over `heap` under `snapshot`.
 pub struct IndexScan {
     scan: pg_sys::IndexScanDesc,
     pub slot: *mut pg_sys::TupleTableSlot,
     keys: [pg_sys::ScanKeyData; MAX_KEYS],
+    /// the members of a row comparison, which its header key points to: boxed, at a fixed address
+    row: Box<[pg_sys::ScanKeyData; 2]>,
 }
 
 impl IndexScan {
@@ -120,13 +129,20 @@ impl IndexScan {
                 scan: pg_sys::index_beginscan(heap, index, snapshot, MAX_KEYS as i32, 0),
                 slot: pg_sys::table_slot_create(heap, ptr::null_mut()),
                 keys: std::mem::zeroed(),
+                row: Box::new(std::mem::zeroed()),
             }
         }
     }
 
     /// Start over with `keys` (at most 8).
     pub fn rescan(&mut self, keys: &[Key]) {
-        assert!(keys.len() <= MAX_KEYS, "too many scan keys");
+        self.rescan_after(keys, None)
+    }
+
+    /// Start over with `keys` and, after them, the row comparison `after` (at most 8 in all).
+    pub fn rescan_after(&mut self, keys: &[Key], after: Option<After>) {
+        let n = keys.len() + usize::from(after.is_some());
+        assert!(n <= MAX_KEYS, "too many scan keys");
         for (slot, k) in self.keys.iter_mut().zip(keys) {
             let (proc_, strategy) = k.proc_and_strategy();
             let flags = if k.op == Op::IsNull {
@@ -148,18 +164,50 @@ impl IndexScan {
                 )
             };
         }
+        if let Some(a) = after {
+            let strategy = pg_sys::BTGreaterStrategyNumber as u16;
+            for i in 0..2 {
+                let mut flags = pg_sys::SK_ROW_MEMBER as i32;
+                if i == 1 {
+                    flags |= pg_sys::SK_ROW_END as i32;
+                }
+                // SAFETY: fills the boxed member keys in place (as ExecIndexBuildScanKeys does for
+                // a RowCompareExpr: the type's btree comparison function, the row's strategy).
+                unsafe {
+                    pg_sys::ScanKeyEntryInitialize(
+                        &mut self.row[i],
+                        flags,
+                        a.attno + i as i16,
+                        strategy,
+                        pg_sys::InvalidOid,
+                        pg_sys::InvalidOid,
+                        cmp_proc(a.tys[i]),
+                        a.values[i],
+                    )
+                };
+            }
+            let members: *mut pg_sys::ScanKeyData = self.row.as_mut_ptr();
+            // SAFETY: the header points to the boxed members, which outlive the scan's use of them
+            // (until the next rescan or the end of the scan).
+            unsafe {
+                pg_sys::ScanKeyEntryInitialize(
+                    &mut self.keys[keys.len()],
+                    pg_sys::SK_ROW_HEADER as i32,
+                    a.attno,
+                    strategy,
+                    pg_sys::InvalidOid,
+                    pg_sys::InvalidOid,
+                    pg_sys::InvalidOid,
+                    pg_sys::Datum::from(members),
+                )
+            };
+        }
         // SAFETY: the keys live in self for the life of the scan. The scan was begun for MAX_KEYS
         // keys (its key array has room for them) and btree's rescan copies numberOfKeys of them:
         // set it to the number this rescan uses.
         unsafe {
-            (*self.scan).numberOfKeys = keys.len() as i32;
-            pg_sys::index_rescan(
-                self.scan,
-                self.keys.as_mut_ptr(),
-                keys.len() as i32,
-                ptr::null_mut(),
-                0,
-            )
+            (*self.scan).numberOfKeys = n as i32;
+            pg_sys::index_rescan(self.scan, self.keys.as_mut_ptr(), n as i32, ptr::null_mut(), 0)
         };
     }
 
