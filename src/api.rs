@@ -151,9 +151,11 @@ pub fn list_jobs(
 pub fn get_job(p_job_id: Option<pgrx::Uuid>) -> RawJsonb {
     (|| {
         let job_id = required(p_job_id, "p_job_id", "Pass the id returned by enqueue_job.")?;
-        Spi::connect(|client| {
-            first::<RawJsonb>(read(client, &GET, &[job_id.into()])?, 1)?
-                .ok_or(JobError::JobNotFound { job_id })
+        with_settings(PLAN_EACH_CALL, || {
+            Spi::connect(|client| {
+                first::<RawJsonb>(read(client, &GET, &[job_id.into()])?, 1)?
+                    .ok_or(JobError::JobNotFound { job_id })
+            })
         })
     })()
     .or_raise("get_job")
@@ -167,13 +169,15 @@ pub fn get_job_stats(p_source: default!(Option<&str>, "NULL")) -> RawJsonb {
         if p_source.is_some() {
             check_name(p_source, "p_source", "source")?;
         }
-        Spi::connect(|client| {
-            first::<RawJsonb>(read(client, &STATS, &[p_source.into()])?, 1)?.ok_or(
-                JobError::Internal {
-                    context: "get_job_stats",
-                    error: "no row".into(),
-                },
-            )
+        with_settings(PLAN_EACH_CALL, || {
+            Spi::connect(|client| {
+                first::<RawJsonb>(read(client, &STATS, &[p_source.into()])?, 1)?.ok_or(
+                    JobError::Internal {
+                        context: "get_job_stats",
+                        error: "no row".into(),
+                    },
+                )
+            })
         })
     })()
     .or_raise("get_job_stats")
@@ -376,7 +380,12 @@ pub fn get_metrics(
         name!(wait_ms_p95, Option<f64>),
     ),
 > {
-    TableIterator::new(metrics(p_from, p_to, p_source, p_job_type).or_raise("get_metrics"))
+    TableIterator::new(
+        with_settings(PLAN_EACH_CALL, || {
+            metrics(p_from, p_to, p_source, p_job_type)
+        })
+        .or_raise("get_metrics"),
+    )
 }
 
 type DeadLetterRow = (
@@ -538,4 +547,35 @@ pub fn dead_letter_groups(
     ),
 > {
     TableIterator::new(groups(p_resolved).or_raise("dead_letter_groups"))
+}
+
+/// How this installation serves the queue: the library and extension versions, whether the library
+/// is preloaded (the maintenance worker, latch wake-ups of waiting claims) or not (waiting claims
+/// poll every 100 ms, maintenance runs from pg_cron), and how many claims are waiting now.
+#[pg_extern(stable, parallel_safe)]
+pub fn diagnostics() -> pgrx::JsonB {
+    (|| -> JobResult<pgrx::JsonB> {
+        let (installed, worker): (Option<String>, Option<i64>) = Spi::connect(|client| {
+            let t = client.select(
+                "SELECT (SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'mcp_jobs'),
+                        (SELECT count(*) FROM pg_catalog.pg_stat_activity
+                          WHERE backend_type = 'mcp_jobs maintenance')",
+                None,
+                &[],
+            )?;
+            let r = t.first();
+            Ok::<_, pgrx::spi::SpiError>((r.get(1)?, r.get(2)?))
+        })?;
+        let preloaded = crate::wake::mode() == "latch";
+        Ok(pgrx::JsonB(serde_json::json!({
+            "library_version": env!("CARGO_PKG_VERSION"),
+            "extension_version": installed,
+            "preloaded": preloaded,
+            "wakeups": if preloaded { "latch" } else { "polling (mcp_jobs is not in shared_preload_libraries: waiting claims look every 100 ms)" },
+            "waiting_claims": crate::wake::waiting(),
+            "maintenance_worker": worker.unwrap_or(0) > 0,
+            "lease_sweep_interval_ms": crate::config::LEASE_SWEEP_INTERVAL_MS.get(),
+        })))
+    })()
+    .or_raise("diagnostics")
 }

@@ -1,7 +1,7 @@
 //! Hourly metrics (aggregate_metrics), alerts on the MCP Jobs design's thresholds, and the queue_depth view.
 use crate::config;
 use crate::errors::{JobError, JobResult, OrRaise};
-use crate::spi_util::{read, run, with_settings, Stmt, PLAN_EACH_CALL};
+use crate::spi_util::{first, read, run, with_settings, Stmt, PLAN_EACH_CALL};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
@@ -14,14 +14,12 @@ extension_sql_file!(
 
 const RANGE: Stmt = Stmt {
     sql: include_str!("queries/metrics_range.sql"),
-    args: &[pg_sys::TIMESTAMPTZOID, pg_sys::TIMESTAMPTZOID],
+    args: &[
+        pg_sys::TIMESTAMPTZOID,
+        pg_sys::TIMESTAMPTZOID,
+        pg_sys::INT4OID,
+    ],
     write: false,
-};
-
-const AGGREGATE: Stmt = Stmt {
-    sql: include_str!("queries/aggregate_metrics.sql"),
-    args: &[pg_sys::TIMESTAMPTZOID, pg_sys::TIMESTAMPTZOID],
-    write: true,
 };
 
 const LOCK: Stmt = Stmt {
@@ -39,6 +37,7 @@ const ALERTS: Stmt = Stmt {
         pg_sys::INT4OID,
         pg_sys::FLOAT8OID,
         pg_sys::FLOAT8OID,
+        pg_sys::INT4OID,
     ],
     write: false,
 };
@@ -48,14 +47,8 @@ pub const MAX_RANGE_DAYS: i32 = 31;
 
 /// What one aggregation did.
 pub struct Aggregated {
-    /// Start of the first hour recomputed (ISO 8601).
-    pub from: String,
-    /// End of the last hour recomputed, exclusive (ISO 8601).
-    pub to: String,
     /// Rows inserted or updated.
     pub written: i64,
-    /// Rows of the range deleted because their hour, source and type no longer have activity.
-    pub deleted: i64,
 }
 
 /// Recompute the metrics rows of every whole hour touched by [hour of `from`, `to`).
@@ -65,7 +58,11 @@ pub fn aggregate(
     from: Option<TimestampWithTimeZone>,
     to: Option<TimestampWithTimeZone>,
 ) -> JobResult<Aggregated> {
-    let t = read(client, &RANGE, &[from.into(), to.into()])?;
+    let t = read(
+        client,
+        &RANGE,
+        &[from.into(), to.into(), MAX_RANGE_DAYS.into()],
+    )?;
     let missing = || JobError::Internal {
         context: "aggregate_metrics",
         error: "no range row".into(),
@@ -80,8 +77,6 @@ pub fn aggregate(
     let too_long: bool = r.get(4)?.unwrap_or(false);
     let from_text: String = r.get(5)?.unwrap_or_default();
     let to_text: String = r.get(6)?.unwrap_or_default();
-    let lo_text: String = r.get(7)?.unwrap_or_default();
-    let hi_text: String = r.get(8)?.unwrap_or_default();
     if reversed {
         return Err(JobError::invalid(
             "p_from",
@@ -102,20 +97,49 @@ pub fn aggregate(
         ));
     }
     run(client, &LOCK, &[])?;
-    let t = run(client, &AGGREGATE, &[lo.into(), hi.into()])?;
-    if t.is_empty() {
-        return Err(JobError::Internal {
-            context: "aggregate_metrics",
-            error: "no result row".into(),
-        });
-    }
-    let r = t.first();
-    Ok(Aggregated {
-        from: lo_text,
-        to: hi_text,
-        written: r.get::<i64>(1)?.unwrap_or(0),
-        deleted: r.get::<i64>(2)?.unwrap_or(0),
-    })
+    let (written, _deleted) = crate::rollup::recompute(client, lo, hi)?;
+    Ok(Aggregated { written })
+}
+
+const STATE: Stmt = Stmt {
+    sql: "SELECT metrics_through FROM mcp_jobs.maintenance_state FOR UPDATE",
+    args: &[],
+    write: true,
+};
+
+const ADVANCE: Stmt = Stmt {
+    sql: "UPDATE mcp_jobs.maintenance_state SET metrics_through = $1, updated_at = now()",
+    args: &[pg_sys::TIMESTAMPTZOID],
+    write: true,
+};
+
+/// What a maintenance round did to the metrics.
+pub struct Rolled {
+    pub from: Option<TimestampWithTimeZone>,
+    pub to: TimestampWithTimeZone,
+    pub rows: i64,
+}
+
+/// Maintenance: add the events since the last round to the metrics (the first round after an
+/// install or upgrade recomputes the previous and the current hour instead).
+pub fn roll_forward(client: &mut SpiClient<'_>) -> JobResult<Rolled> {
+    run(client, &LOCK, &[])?;
+    let to = crate::native::tstz(crate::rollup::safe_watermark());
+    let from: Option<TimestampWithTimeZone> = first(run(client, &STATE, &[])?, 1)?;
+    let rows = match from {
+        Some(f) if f >= to => 0,
+        Some(f) => crate::rollup::add(client, f, to)?,
+        None => {
+            // no watermark yet: the hours maintenance would have kept up to date
+            let hour_us = 3_600_000_000i64;
+            let now = crate::native::now();
+            let lo = now - now.rem_euclid(hour_us) - hour_us;
+            let (w, _) = crate::rollup::recompute(client, crate::native::tstz(lo), to)?;
+            w
+        }
+    };
+    run(client, &ADVANCE, &[to.into()])?;
+    Ok(Rolled { from, to, rows })
 }
 
 /// Recompute mcp_jobs.metrics for every whole UTC hour touched by [p_from, p_to) (default: the
@@ -126,9 +150,11 @@ pub fn aggregate_metrics(
     p_from: default!(Option<TimestampWithTimeZone>, "NULL"),
     p_to: default!(Option<TimestampWithTimeZone>, "NULL"),
 ) -> i64 {
-    Spi::connect_mut(|client| aggregate(client, p_from, p_to))
-        .map(|a| a.written)
-        .or_raise("aggregate_metrics")
+    with_settings(PLAN_EACH_CALL, || {
+        Spi::connect_mut(|client| aggregate(client, p_from, p_to))
+    })
+    .map(|a| a.written)
+    .or_raise("aggregate_metrics")
 }
 
 type AlertRow = (String, String, String, f64, f64, String);
@@ -141,6 +167,7 @@ fn alert_rows() -> JobResult<Vec<AlertRow>> {
         config::ALERT_DEAD_LETTER_CRITICAL.get().into(),
         config::ALERT_SUCCESS_RATE_WARNING.get().into(),
         config::ALERT_SUCCESS_RATE_CRITICAL.get().into(),
+        config::ALERT_PAUSED_AFTER_S.get().into(),
     ];
     with_settings(PLAN_EACH_CALL, || {
         Spi::connect(|client| {

@@ -11,7 +11,7 @@
 //! - SIGTERM ends it at the next wait (rounds are bounded); SIGHUP reloads the configuration.
 //!   It exits with code 1, so after pg_terminate_backend() the postmaster starts it again.
 use crate::config;
-use crate::maintenance::maintain;
+use crate::maintenance;
 use pgrx::bgworkers::{
     BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime, SignalWakeFlags,
 };
@@ -67,9 +67,9 @@ enum Round {
 
 /// Run `body` in a transaction of its own: committed when it returns Ok, rolled back when it returns
 /// Err or raises an ERROR (which is caught and returned as Err). Never leaves a transaction open.
-fn in_transaction<F>(body: F) -> Result<Round, String>
+fn in_transaction<T, F>(body: F) -> Result<T, String>
 where
-    F: FnOnce() -> Result<Round, String> + std::panic::UnwindSafe,
+    F: FnOnce() -> Result<T, String> + std::panic::UnwindSafe,
 {
     // SAFETY: called from the worker's main loop, outside any transaction.
     unsafe {
@@ -107,20 +107,63 @@ where
 }
 
 fn round() -> Result<Round, String> {
-    in_transaction(|| {
-        let installed = Spi::get_one::<bool>(
+    let installed = in_transaction(|| {
+        Spi::get_one::<bool>(
             "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'mcp_jobs')",
         )
-        .map_err(|e| e.to_string())?
-        .unwrap_or(false);
-        if !installed {
-            return Ok(Round::NoExtension);
+        .map_err(|e| e.to_string())
+        .map(|b| b.unwrap_or(false))
+    })?;
+    if !installed {
+        return Ok(Round::NoExtension);
+    }
+    let text = |e: crate::errors::JobError| {
+        let (message, detail, _) = e.texts();
+        format!("{message}: {detail}")
+    };
+    let mut report = serde_json::json!({});
+    let mut add = |step: &str, r: Result<serde_json::Value, String>| match r {
+        Ok(serde_json::Value::Object(o)) => {
+            if let serde_json::Value::Object(all) = &mut report {
+                all.extend(o);
+            }
         }
-        Spi::connect_mut(maintain).map(Round::Done).map_err(|e| {
-            let (message, detail, _) = e.texts();
-            format!("{message}: {detail}")
-        })
-    })
+        Ok(_) => {}
+        // a step that fails is logged and the next steps still run; the next round tries again
+        Err(e) => warning!("mcp_jobs maintenance: {step} failed: {e}"),
+    };
+    // each step in a transaction of its own
+    add(
+        "the lease sweep",
+        in_transaction(|| maintenance::leases().map_err(text)),
+    );
+    add(
+        "the schedules",
+        in_transaction(|| maintenance::schedules().map_err(text)),
+    );
+    add(
+        "the metrics",
+        in_transaction(|| Spi::connect_mut(maintenance::metrics).map_err(text)),
+    );
+    // pruning: one transaction per batch, within the round's budget
+    let deadline = Instant::now() + maintenance::prune_budget();
+    let started = in_transaction(|| Spi::connect_mut(maintenance::prune_start).map_err(text));
+    match started {
+        Ok(mut p) => {
+            while !p.done && Instant::now() < deadline {
+                let mut cur = std::panic::AssertUnwindSafe(&mut p);
+                if let Err(e) = in_transaction(move || {
+                    Spi::connect_mut(|c| maintenance::prune_batch(c, &mut cur)).map_err(text)
+                }) {
+                    warning!("mcp_jobs maintenance: pruning failed: {e}");
+                    break;
+                }
+            }
+            add("pruning", Ok(maintenance::prune_report(&p)));
+        }
+        Err(e) => add("pruning", Err(e)),
+    }
+    Ok(Round::Done(report))
 }
 
 /// Entry point of the worker process.
@@ -130,18 +173,18 @@ pub extern "C-unwind" fn mcp_jobs_maintenance_main(_arg: pg_sys::Datum) {
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
     let database = config::database();
     BackgroundWorker::connect_worker_to_spi(Some(&database), None);
-    // Plan every maintenance statement for the round at hand, as run_maintenance() does with its
-    // SET clause (sql/finalize.sql): a generic plan made while the tables were empty (this worker
-    // starts with a fresh install) joined events to jobs by sequential scans, 30.8 s for one
-    // aggregation in tests/test_plans.py. Session level, so a reload of the config file keeps it.
+    // The maintenance statements' planner settings (src/spi_util.rs, docs/design.md#planner-settings),
+    // for the whole session: a reload of the config file keeps them.
     // SAFETY: a valid GUC name and value; outside any transaction, before the first round.
     unsafe {
-        pg_sys::SetConfigOption(
-            c"plan_cache_mode".as_ptr(),
-            c"force_custom_plan".as_ptr(),
-            pg_sys::GucContext::PGC_USERSET,
-            pg_sys::GucSource::PGC_S_SESSION,
-        );
+        for (name, value) in crate::spi_util::PLAN_EACH_CALL {
+            pg_sys::SetConfigOption(
+                name.as_ptr(),
+                value.as_ptr(),
+                pg_sys::GucContext::PGC_USERSET,
+                pg_sys::GucSource::PGC_S_SESSION,
+            );
+        }
     }
     log!(
         "mcp_jobs maintenance worker started in database \"{database}\" (interval {} ms)",

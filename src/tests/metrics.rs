@@ -50,29 +50,30 @@ VALUES ('00000000-0000-7000-8000-0000000000a1', '00000000-0000-7000-8000-0000000
        ('00000000-0000-7000-8000-0000000000b2', '00000000-0000-7000-8000-00000000000b', 2, '2021-03-04 10:59:59.999', '2021-03-04 11:00:00.5', 'completed', 300),
        ('00000000-0000-7000-8000-0000000000c1', '00000000-0000-7000-8000-00000000000c', 1, '2021-03-04 10:31', '2021-03-04 10:45', 'lease_expired', 300),
        ('00000000-0000-7000-8000-0000000000c2', '00000000-0000-7000-8000-00000000000c', 2, '2021-03-04 10:50', '2021-03-04 10:51', 'failed', 300);
--- the events of the closed runs carry their run id, as the API writes them
-INSERT INTO mcp_jobs.job_events (job_id, run_id, event_type, created_at)
-VALUES ('00000000-0000-7000-8000-00000000000a', '00000000-0000-7000-8000-0000000000a1', 'completed', '2021-03-04 10:00:02'),
-       ('00000000-0000-7000-8000-00000000000b', '00000000-0000-7000-8000-0000000000b1', 'failed', '2021-03-04 10:20:04'),
-       ('00000000-0000-7000-8000-00000000000b', '00000000-0000-7000-8000-0000000000b2', 'completed', '2021-03-04 11:00:00.5'),
-       ('00000000-0000-7000-8000-00000000000c', '00000000-0000-7000-8000-0000000000c1', 'lease_expired', '2021-03-04 10:45'),
-       ('00000000-0000-7000-8000-00000000000c', '00000000-0000-7000-8000-0000000000c2', 'failed', '2021-03-04 10:51');
-INSERT INTO mcp_jobs.job_events (job_id, event_type, created_at)
-VALUES ('00000000-0000-7000-8000-00000000000a', 'enqueued', '2021-03-04 09:59:59.999'),
-       ('00000000-0000-7000-8000-00000000000a', 'started', '2021-03-04 10:00:00'),
-       ('00000000-0000-7000-8000-00000000000a', 'progress', '2021-03-04 10:00:01'),
-       ('00000000-0000-7000-8000-00000000000b', 'enqueued', '2021-03-04 10:10'),
-       ('00000000-0000-7000-8000-00000000000b', 'started', '2021-03-04 10:20'),
-       ('00000000-0000-7000-8000-00000000000b', 'retry_scheduled', '2021-03-04 10:20:04'),
-       ('00000000-0000-7000-8000-00000000000b', 'started', '2021-03-04 10:59:59.999'),
-       ('00000000-0000-7000-8000-00000000000c', 'enqueued', '2021-03-04 10:30'),
-       ('00000000-0000-7000-8000-00000000000c', 'started', '2021-03-04 10:31'),
-       ('00000000-0000-7000-8000-00000000000c', 'retry_scheduled', '2021-03-04 10:45'),
-       ('00000000-0000-7000-8000-00000000000c', 'started', '2021-03-04 10:50'),
-       ('00000000-0000-7000-8000-00000000000c', 'dead_lettered', '2021-03-04 10:51'),
-       ('00000000-0000-7000-8000-00000000000d', 'enqueued', '2021-03-04 10:40'),
-       ('00000000-0000-7000-8000-00000000000d', 'cancelled', '2021-03-04 10:41'),
-       ('00000000-0000-7000-8000-00000000000e', 'enqueued', '2021-03-04 10:05');
+-- the events of the closed runs carry their run id and duration, as the API writes them
+INSERT INTO mcp_jobs.job_events (job_id, run_id, event_type, created_at, data)
+VALUES ('00000000-0000-7000-8000-00000000000a', '00000000-0000-7000-8000-0000000000a1', 'completed', '2021-03-04 10:00:02', '{"duration_ms": 2000}'),
+       ('00000000-0000-7000-8000-00000000000b', '00000000-0000-7000-8000-0000000000b1', 'failed', '2021-03-04 10:20:04', '{"duration_ms": 4000}'),
+       ('00000000-0000-7000-8000-00000000000b', '00000000-0000-7000-8000-0000000000b2', 'completed', '2021-03-04 11:00:00.5', '{"duration_ms": 501}'),
+       ('00000000-0000-7000-8000-00000000000c', '00000000-0000-7000-8000-0000000000c1', 'lease_expired', '2021-03-04 10:45', '{}'),
+       ('00000000-0000-7000-8000-00000000000c', '00000000-0000-7000-8000-0000000000c2', 'failed', '2021-03-04 10:51', '{"duration_ms": 60000}');
+-- a job's first 'started' event carries its queue wait, as the claim writes it
+INSERT INTO mcp_jobs.job_events (job_id, event_type, created_at, data)
+VALUES ('00000000-0000-7000-8000-00000000000a', 'enqueued', '2021-03-04 09:59:59.999', '{}'),
+       ('00000000-0000-7000-8000-00000000000a', 'started', '2021-03-04 10:00:00', '{"wait_ms": 1}'),
+       ('00000000-0000-7000-8000-00000000000a', 'progress', '2021-03-04 10:00:01', '{}'),
+       ('00000000-0000-7000-8000-00000000000b', 'enqueued', '2021-03-04 10:10', '{}'),
+       ('00000000-0000-7000-8000-00000000000b', 'started', '2021-03-04 10:20', '{"wait_ms": 600000}'),
+       ('00000000-0000-7000-8000-00000000000b', 'retry_scheduled', '2021-03-04 10:20:04', '{}'),
+       ('00000000-0000-7000-8000-00000000000b', 'started', '2021-03-04 10:59:59.999', '{}'),
+       ('00000000-0000-7000-8000-00000000000c', 'enqueued', '2021-03-04 10:30', '{}'),
+       ('00000000-0000-7000-8000-00000000000c', 'started', '2021-03-04 10:31', '{"wait_ms": 60000}'),
+       ('00000000-0000-7000-8000-00000000000c', 'retry_scheduled', '2021-03-04 10:45', '{}'),
+       ('00000000-0000-7000-8000-00000000000c', 'started', '2021-03-04 10:50', '{}'),
+       ('00000000-0000-7000-8000-00000000000c', 'dead_lettered', '2021-03-04 10:51', '{}'),
+       ('00000000-0000-7000-8000-00000000000d', 'enqueued', '2021-03-04 10:40', '{}'),
+       ('00000000-0000-7000-8000-00000000000d', 'cancelled', '2021-03-04 10:41', '{}'),
+       ('00000000-0000-7000-8000-00000000000e', 'enqueued', '2021-03-04 10:05', '{}');
 "#;
 
     /// The metrics rows of agg_src, as text (updated_at left out), ordered.
@@ -97,14 +98,46 @@ VALUES ('00000000-0000-7000-8000-00000000000a', 'enqueued', '2021-03-04 09:59:59
     }
 
     // hour|type|enq|started|completed|failed|retried|dead|cancelled|lease_expired|success|avg|p50|p95|max|wait50|wait95
+    /// A percentile as the metrics report it: the bucket's value (within 1 % of `v`, checked
+    /// here), capped by the largest value seen.
+    fn pct(v: f64, max: f64) -> String {
+        let est = crate::rollup::bucket_value(crate::rollup::bucket_of(v)).min(max);
+        assert!(
+            (est - v).abs() <= crate::rollup::ALPHA * v,
+            "{est} is not within 1 % of {v}"
+        );
+        format!("{est:.3}")
+    }
+
+    // hour|type|enq|started|completed|failed|retried|dead|cancelled|lease_expired|success|avg|p50|p95|max|wait50|wait95
+    // run times of hour 10 (t1): 2000, 4000, 60000 ms; first-start waits: 1, 600000, 60000 ms;
+    // percentiles are the values of rank ceil(p n), as percentile_disc
     const ROW_09: &str = "09:00|t1|1|0|0|0|0|0|0|0|||||||";
-    const ROW_10_T1: &str =
-        "10:00|t1|3|5|1|2|2|1|1|1|0.250000|22000.000|4000.000|54400.000|60000.000|60000.000|546000.000";
+    fn row_10_t1() -> String {
+        format!(
+            "10:00|t1|3|5|1|2|2|1|1|1|0.250000|22000.000|{}|{}|60000.000|{}|{}",
+            pct(4000.0, 60000.0),
+            pct(60000.0, 60000.0),
+            pct(60000.0, 600000.0),
+            pct(600000.0, 600000.0)
+        )
+    }
     const ROW_10_T2: &str = "10:00|t2|1|0|0|0|0|0|0|0|||||||";
-    const ROW_11: &str = "11:00|t1|0|0|1|0|0|0|0|0|1.000000|501.000|501.000|501.000|501.000||";
+    fn row_11() -> String {
+        format!(
+            "11:00|t1|0|0|1|0|0|0|0|0|1.000000|501.000|{0}|{0}|501.000||",
+            pct(501.0, 501.0)
+        )
+    }
 
     fn expected(rows: &[&str]) -> Vec<String> {
-        rows.iter().map(|r| r.to_string()).collect()
+        rows.iter()
+            .map(|r| match *r {
+                "10:00|t1" => row_10_t1(),
+                "11:00|t1" => row_11(),
+                r => r.to_string(),
+            })
+            .collect()
     }
 
     #[pg_test]
@@ -118,28 +151,28 @@ VALUES ('00000000-0000-7000-8000-00000000000a', 'enqueued', '2021-03-04 09:59:59
                 "2021-03-04 10:00",
                 "2021-03-04 11:00",
                 2,
-                expected(&[ROW_10_T1, ROW_10_T2]),
+                expected(&["10:00|t1", ROW_10_T2]),
             ),
             // a range inside hour 9 recomputes the whole hour 9
             (
                 "2021-03-04 09:59:59",
                 "2021-03-04 09:59:59.5",
                 1,
-                expected(&[ROW_09, ROW_10_T1, ROW_10_T2]),
+                expected(&[ROW_09, "10:00|t1", ROW_10_T2]),
             ),
             // p_to one microsecond past 11:00 touches hour 11
             (
                 "2021-03-04 11:00",
                 "2021-03-04 11:00:00.000001",
                 1,
-                expected(&[ROW_09, ROW_10_T1, ROW_10_T2, ROW_11]),
+                expected(&[ROW_09, "10:00|t1", ROW_10_T2, "11:00|t1"]),
             ),
             // all three hours again: same rows (idempotent)
             (
                 "2021-03-04 09:00",
                 "2021-03-04 12:00",
                 4,
-                expected(&[ROW_09, ROW_10_T1, ROW_10_T2, ROW_11]),
+                expected(&[ROW_09, "10:00|t1", ROW_10_T2, "11:00|t1"]),
             ),
         ];
         for (from, to, written, rows) in cases {
@@ -173,7 +206,7 @@ VALUES ('00000000-0000-7000-8000-00000000000a', 'enqueued', '2021-03-04 09:59:59
         assert_eq!(run(), Some(4));
         assert_eq!(agg_rows(), first, "a second run gives the same rows");
         let mut want = vec!["08:00|old|3|0|0|0|0|0|0|0|||||||".to_string()];
-        want.extend(expected(&[ROW_09, ROW_10_T1, ROW_10_T2, ROW_11]));
+        want.extend(expected(&[ROW_09, "10:00|t1", ROW_10_T2, "11:00|t1"]));
         assert_eq!(first, want, "ghost (in range) deleted, old (outside) kept");
     }
 
@@ -568,7 +601,24 @@ GROUP BY source, job_type;
             one::<i64>("SELECT count(*) FROM mcp_jobs.metrics WHERE source = 'mnt_old'"),
             Some(1)
         );
-        // the lease expiries were aggregated into the current hour's metrics
+        // the metrics roll forward only up to the start of the oldest open transaction (this
+        // one): its events, dated now(), are not counted yet, so no round can miss them
+        let to = report["metrics_to"].as_str().unwrap().to_string();
+        assert_eq!(
+            Spi::get_one_with_args::<bool>(
+                "SELECT $1::timestamptz <= now()",
+                &[to.as_str().into()]
+            )
+            .unwrap(),
+            Some(true),
+            "{report}"
+        );
+        assert_eq!(
+            one::<i64>("SELECT count(*) FROM mcp_jobs.metrics WHERE source = 'mnt_src'"),
+            Some(0)
+        );
+        // a recomputation of the hour counts them: the lease expiries of the current hour
+        sql("SELECT mcp_jobs.aggregate_metrics()");
         assert_eq!(
             one::<i64>(
                 "SELECT sum(lease_expired)::bigint FROM mcp_jobs.metrics WHERE source = 'mnt_src'"
