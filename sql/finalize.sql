@@ -93,11 +93,18 @@ COMMENT ON COLUMN mcp_jobs.metrics.cancelled IS 'Jobs cancelled in the hour.';
 COMMENT ON COLUMN mcp_jobs.metrics.lease_expired IS 'Attempts whose lease expired in the hour.';
 COMMENT ON COLUMN mcp_jobs.metrics.success_rate IS 'completed / (completed + failed + lease_expired) attempts, NULL when none ended.';
 COMMENT ON COLUMN mcp_jobs.metrics.run_ms_avg IS 'Average run time of attempts that completed or failed in the hour (ms); expired leases are left out (they measure the lease, not the work).';
-COMMENT ON COLUMN mcp_jobs.metrics.run_ms_p50 IS 'Median run time (ms).';
-COMMENT ON COLUMN mcp_jobs.metrics.run_ms_p95 IS '95th percentile run time (ms).';
+COMMENT ON COLUMN mcp_jobs.metrics.run_ms_p50 IS 'Median run time (ms), read from run_ms_sketch: within 1 % of percentile_disc(0.5) of the hour''s run times.';
+COMMENT ON COLUMN mcp_jobs.metrics.run_ms_p95 IS '95th percentile run time (ms), within 1 % (run_ms_sketch).';
 COMMENT ON COLUMN mcp_jobs.metrics.run_ms_max IS 'Longest run time (ms).';
-COMMENT ON COLUMN mcp_jobs.metrics.wait_ms_p50 IS 'Median queue wait, enqueue to first start, of jobs first started in the hour (ms).';
-COMMENT ON COLUMN mcp_jobs.metrics.wait_ms_p95 IS '95th percentile queue wait (ms).';
+COMMENT ON COLUMN mcp_jobs.metrics.wait_ms_p50 IS 'Median queue wait, enqueue to first start, of jobs first started in the hour (ms), within 1 % (wait_ms_sketch).';
+COMMENT ON COLUMN mcp_jobs.metrics.wait_ms_p95 IS '95th percentile queue wait (ms), within 1 % (wait_ms_sketch).';
+COMMENT ON COLUMN mcp_jobs.metrics.run_ms_sketch IS 'The run times of the row as a mergeable histogram (buckets 1 % wide) from which run_ms_p50/p95 are read; maintenance adds to it each round.';
+COMMENT ON COLUMN mcp_jobs.metrics.wait_ms_sketch IS 'The queue waits of the row as a mergeable histogram, as run_ms_sketch.';
+COMMENT ON TABLE mcp_jobs.maintenance_state IS 'One row: where maintenance stands. Not dumped (a restore recomputes the recent metrics).';
+COMMENT ON COLUMN mcp_jobs.maintenance_state.singleton IS 'Always true: the table has one row.';
+COMMENT ON COLUMN mcp_jobs.maintenance_state.metrics_through IS 'The metrics hold every event before this moment (the watermark); NULL: recompute the previous and the current hour next.';
+COMMENT ON COLUMN mcp_jobs.maintenance_state.prune_after IS 'Where retention pruning continues in jobs_pkey (the last job id it looked at), NULL: from the start.';
+COMMENT ON COLUMN mcp_jobs.maintenance_state.updated_at IS 'When maintenance last moved it.';
 COMMENT ON COLUMN mcp_jobs.metrics.updated_at IS 'When the row was last aggregated.';
 
 -- ---------------------------------------------------------------------------------------------
@@ -108,6 +115,7 @@ COMMENT ON FUNCTION mcp_jobs._queues_changed() IS 'Trigger queues_changed: a cha
 COMMENT ON TRIGGER queues_changed ON mcp_jobs.queues IS 'A change of the flow-control settings reaches every backend at commit.';
 COMMENT ON FUNCTION mcp_jobs._job_runs_row_check(integer, text, timestamptz) IS 'The row rules of mcp_jobs.job_runs (constraint job_runs_row_check); true, or raises check_violation (23514) naming the broken rule.';
 COMMENT ON FUNCTION mcp_jobs._job_events_row_check(text) IS 'The row rule of mcp_jobs.job_events (constraint job_events_row_check): a known event_type; true, or raises check_violation (23514).';
+COMMENT ON FUNCTION mcp_jobs._delete_history(uuid[]) IS 'Internal (trigger jobs_delete_history): delete the runs and events of the given jobs, found by the key of each table; returns how many rows it deleted.';
 COMMENT ON FUNCTION mcp_jobs._delete_job_history() IS 'Trigger jobs_delete_history: deletes the runs and events of deleted jobs (what ON DELETE CASCADE did before 0.3.0).';
 COMMENT ON FUNCTION mcp_jobs._truncate_job_history() IS 'Trigger jobs_truncate_history: TRUNCATE of jobs empties job_runs and job_events too.';
 COMMENT ON TRIGGER jobs_delete_history ON mcp_jobs.jobs IS 'A deleted job takes its runs and events with it.';
@@ -150,7 +158,32 @@ COMMENT ON COLUMN mcp_jobs.queue_depth.processing IS 'Jobs claimed by a worker (
 COMMENT ON COLUMN mcp_jobs.queue_depth.due_now IS 'Queued jobs whose run_at has passed: claimable now.';
 COMMENT ON COLUMN mcp_jobs.queue_depth.oldest_queued_at IS 'Enqueue time of the oldest queued job.';
 COMMENT ON COLUMN mcp_jobs.queue_depth.oldest_queued_age IS 'now() - oldest_queued_at.';
-COMMENT ON FUNCTION mcp_jobs.queue_depth() IS 'The rows of the view mcp_jobs.queue_depth, ordered by source and job type, with the oldest queued job''s age in seconds (oldest_queued_age_seconds).';
+COMMENT ON FUNCTION mcp_jobs.set_queue(text, text, boolean, integer, integer, interval, integer, integer, text[]) IS 'Set the flow control of a queue ((source, job_type), or the source with p_job_type NULL, whose values apply to its job types that do not set their own; a limit set there is one budget for them together): paused, max_concurrency, rate_limit per rate_period, max_queued, max_concurrency_per_key. NULL leaves a setting as it is; p_clear names settings to remove (rate_limit removes rate_period too). Limits are at least 1 (22023). Returns the row, JSON null when no setting is left.';
+COMMENT ON FUNCTION mcp_jobs.pause_queue(text, text) IS 'Pause a queue (or a whole source with p_job_type NULL): no job of it is claimed until resume_queue; enqueues are still accepted. Returns the row.';
+COMMENT ON FUNCTION mcp_jobs.resume_queue(text, text) IS 'Remove the pause of a queue (or source) set with pause_queue; a pause of the source still applies to its job types. Returns the row.';
+COMMENT ON FUNCTION mcp_jobs.get_queues() IS 'Every row of mcp_jobs.queues with live counts of its scope: queued and processing jobs, claims in the current rate window.';
+COMMENT ON FUNCTION mcp_jobs.schedule_job(text, text, text, text, jsonb, integer, text) IS 'Create or replace the schedule p_name: a job (source, job type, payload, priority) enqueued by maintenance at each occurrence of the cron expression p_cron (five fields or @hourly-style names) in time zone p_timezone. A bad expression or an unknown time zone: 22023, nothing stored. Returns the schedule row.';
+COMMENT ON FUNCTION mcp_jobs.unschedule_job(text) IS 'Remove the schedule p_name (P0002 when there is none); the jobs it enqueued stay. Returns the removed row.';
+COMMENT ON FUNCTION mcp_jobs.list_schedules() IS 'Every schedule with its next run time, the occurrence it enqueued last, that job''s id and status.';
+COMMENT ON FUNCTION mcp_jobs.cron_next(text, text, timestamptz, integer) IS 'The next p_count (1..1000) occurrences of cron expression p_cron after p_after (default now()) in time zone p_timezone.';
+COMMENT ON FUNCTION mcp_jobs.run_schedules(timestamptz) IS 'Enqueue the job of every schedule due at p_now (default now()), the latest occurrence only, once (run_maintenance calls it). Returns how many jobs it enqueued. A later p_now enqueues occurrences early; they are not enqueued again at their time.';
+COMMENT ON FUNCTION mcp_jobs.diagnostics() IS 'How this installation serves the queue: library and extension versions, whether the library is preloaded (background worker, latch wake-ups) or not (waiting claims poll every 100 ms), waiting claims, the maintenance worker.';
+COMMENT ON TABLE mcp_jobs.schedules IS 'Recurring jobs: one row per schedule (schedule_job); maintenance enqueues its job at each occurrence.';
+COMMENT ON COLUMN mcp_jobs.schedules.name IS 'The schedule''s name (its key).';
+COMMENT ON COLUMN mcp_jobs.schedules.cron IS 'Cron expression: five fields (minute hour day-of-month month day-of-week) or @yearly, @monthly, @weekly, @daily, @hourly.';
+COMMENT ON COLUMN mcp_jobs.schedules.timezone IS 'The IANA time zone the expression is read in (daylight saving time handled).';
+COMMENT ON COLUMN mcp_jobs.schedules.source IS 'Source of the jobs it enqueues.';
+COMMENT ON COLUMN mcp_jobs.schedules.job_type IS 'Job type of the jobs it enqueues.';
+COMMENT ON COLUMN mcp_jobs.schedules.payload IS 'Payload of the jobs it enqueues.';
+COMMENT ON COLUMN mcp_jobs.schedules.priority IS 'Priority of the jobs it enqueues.';
+COMMENT ON COLUMN mcp_jobs.schedules.next_run_at IS 'The next occurrence: maintenance enqueues the job once it has passed.';
+COMMENT ON COLUMN mcp_jobs.schedules.last_run_at IS 'The occurrence enqueued last.';
+COMMENT ON COLUMN mcp_jobs.schedules.last_job_id IS 'The job enqueued for last_run_at.';
+COMMENT ON COLUMN mcp_jobs.schedules.created_at IS 'When the schedule was created.';
+COMMENT ON COLUMN mcp_jobs.schedules.updated_at IS 'When the schedule last changed or ran.';
+COMMENT ON FUNCTION mcp_jobs.queue_depth() IS 'The rows of the view mcp_jobs.queue_depth, ordered by source and job type, with the oldest queued job''s age in seconds (oldest_queued_age_seconds), whether the queue is paused, and what holds it back (held: paused, max_concurrency, max_queued, rate_limit).';
+COMMENT ON COLUMN mcp_jobs.queue_depth.paused IS 'Whether flow control pauses the queue (its own row or its source''s).';
+COMMENT ON COLUMN mcp_jobs.queue_depth.held IS 'What holds the queue back now: paused, max_concurrency, max_queued or rate_limit; NULL when nothing does.';
 COMMENT ON FUNCTION mcp_jobs.aggregate_metrics(timestamptz, timestamptz) IS 'Recompute mcp_jobs.metrics for every whole UTC hour touched by [p_from, p_to) (default: start of the previous hour to now()) from job_events and job_runs; rows of the range without activity are deleted, rows outside it never touched. Idempotent. At most 31 days per call (22023). Returns the rows written. Hours whose jobs were pruned (mcp_jobs.retention) cannot be recomputed.';
 COMMENT ON FUNCTION mcp_jobs.alerts() IS 'The MCP Jobs design''s alert thresholds per source: rows (level critical|warning, metric queue_depth|dead_letter_unresolved|success_rate, source, value, threshold, message) for each metric past a threshold, most severe level only. Strict comparisons; thresholds are the mcp_jobs.alert_* settings (defaults 50/100 jobs, 5/10 dead letters, 0.9/0.8 success over 7 days).';
 COMMENT ON FUNCTION mcp_jobs.run_maintenance() IS 'Requeue or dead-letter jobs whose lease expired, aggregate the metrics of the previous and current hour, and prune finished jobs (with their runs and events) older than mcp_jobs.retention, in bounded batches; never jobs with an unresolved dead letter, dead letters or metrics. Returns a JSON report. Run by the background worker when the library is preloaded, else schedule it (pg_cron).';
@@ -180,6 +213,8 @@ ALTER TABLE mcp_jobs.job_events ENABLE ROW LEVEL SECURITY;
 ALTER TABLE mcp_jobs.dead_letter_queue ENABLE ROW LEVEL SECURITY;
 ALTER TABLE mcp_jobs.metrics ENABLE ROW LEVEL SECURITY;
 ALTER TABLE mcp_jobs.queues ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mcp_jobs.schedules ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mcp_jobs.maintenance_state ENABLE ROW LEVEL SECURITY;
 
 -- The grants below run last, when every function, table and view of the extension exists.
 -- Nothing is executable by PUBLIC. Default privileges (Supabase grants every new function in

@@ -498,7 +498,9 @@ RETURNS TABLE (
     processing bigint,
     due_now bigint,
     oldest_queued_at timestamptz,
-    oldest_queued_age_seconds double precision
+    oldest_queued_age_seconds double precision,
+    paused boolean,
+    held text
 )
 LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path = ''
 AS $$
@@ -508,6 +510,192 @@ BEGIN
 END;
 $$;
 
+CREATE FUNCTION public.set_queue(
+    p_source text,
+    p_job_type text DEFAULT NULL,
+    p_paused boolean DEFAULT NULL,
+    p_max_concurrency integer DEFAULT NULL,
+    p_rate_limit integer DEFAULT NULL,
+    p_rate_period interval DEFAULT NULL,
+    p_max_queued integer DEFAULT NULL,
+    p_max_concurrency_per_key integer DEFAULT NULL,
+    p_clear text[] DEFAULT NULL
+) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = ''
+AS $$
+DECLARE s text; m text; d text; h text;
+BEGIN
+    RETURN mcp_jobs.set_queue(p_source, p_job_type, p_paused, p_max_concurrency, p_rate_limit, p_rate_period, p_max_queued, p_max_concurrency_per_key, p_clear);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state OR program_limit_exceeded THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    PERFORM mcp_jobs._raise_http(s, m, d, h);
+    RETURN NULL;
+END;
+$$;
+
+CREATE FUNCTION public.pause_queue(
+    p_source text,
+    p_job_type text DEFAULT NULL
+) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = ''
+AS $$
+DECLARE s text; m text; d text; h text;
+BEGIN
+    RETURN mcp_jobs.pause_queue(p_source, p_job_type);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state OR program_limit_exceeded THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    PERFORM mcp_jobs._raise_http(s, m, d, h);
+    RETURN NULL;
+END;
+$$;
+
+CREATE FUNCTION public.resume_queue(
+    p_source text,
+    p_job_type text DEFAULT NULL
+) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = ''
+AS $$
+DECLARE s text; m text; d text; h text;
+BEGIN
+    RETURN mcp_jobs.resume_queue(p_source, p_job_type);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state OR program_limit_exceeded THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    PERFORM mcp_jobs._raise_http(s, m, d, h);
+    RETURN NULL;
+END;
+$$;
+
+CREATE FUNCTION public.get_queues() RETURNS TABLE (
+    source text,
+    job_type text,
+    paused boolean,
+    max_concurrency integer,
+    max_concurrency_per_key integer,
+    rate_limit integer,
+    rate_period interval,
+    max_queued integer,
+    paused_at timestamptz,
+    queued bigint,
+    processing bigint,
+    claims_in_window integer,
+    window_start timestamptz,
+    updated_at timestamptz
+)
+LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path = ''
+AS $$
+#variable_conflict use_column
+DECLARE s text; m text; d text; h text;
+BEGIN
+    RETURN QUERY SELECT * FROM mcp_jobs.get_queues();
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state OR program_limit_exceeded THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    PERFORM mcp_jobs._raise_http(s, m, d, h);
+END;
+$$;
+
+CREATE FUNCTION public.schedule_job(
+    p_name text,
+    p_cron text,
+    p_source text,
+    p_job_type text,
+    p_payload jsonb DEFAULT '{}'::jsonb,
+    p_priority integer DEFAULT 5,
+    p_timezone text DEFAULT 'UTC'
+) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = ''
+AS $$
+DECLARE s text; m text; d text; h text;
+BEGIN
+    RETURN mcp_jobs.schedule_job(p_name, p_cron, p_source, p_job_type, p_payload, p_priority, p_timezone);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state OR program_limit_exceeded THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    PERFORM mcp_jobs._raise_http(s, m, d, h);
+    RETURN NULL;
+END;
+$$;
+
+CREATE FUNCTION public.unschedule_job(
+    p_name text
+) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = ''
+AS $$
+DECLARE s text; m text; d text; h text;
+BEGIN
+    RETURN mcp_jobs.unschedule_job(p_name);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state OR program_limit_exceeded THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    PERFORM mcp_jobs._raise_http(s, m, d, h);
+    RETURN NULL;
+END;
+$$;
+
+CREATE FUNCTION public.list_schedules() RETURNS TABLE (
+    name text,
+    cron text,
+    timezone text,
+    source text,
+    job_type text,
+    payload jsonb,
+    priority integer,
+    next_run_at timestamptz,
+    last_run_at timestamptz,
+    last_job_id uuid,
+    last_job_status text,
+    created_at timestamptz,
+    updated_at timestamptz
+)
+LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path = ''
+AS $$
+#variable_conflict use_column
+DECLARE s text; m text; d text; h text;
+BEGIN
+    RETURN QUERY SELECT * FROM mcp_jobs.list_schedules();
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state OR program_limit_exceeded THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    PERFORM mcp_jobs._raise_http(s, m, d, h);
+END;
+$$;
+
+CREATE FUNCTION public.cron_next(
+    p_cron text,
+    p_timezone text DEFAULT 'UTC',
+    p_after timestamptz DEFAULT NULL,
+    p_count integer DEFAULT 1
+) RETURNS SETOF timestamptz
+LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path = ''
+AS $$
+#variable_conflict use_column
+DECLARE s text; m text; d text; h text;
+BEGIN
+    RETURN QUERY SELECT * FROM mcp_jobs.cron_next(p_cron, p_timezone, p_after, p_count);
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state OR program_limit_exceeded THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    PERFORM mcp_jobs._raise_http(s, m, d, h);
+END;
+$$;
+
+CREATE FUNCTION public.diagnostics() RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path = ''
+AS $$
+DECLARE s text; m text; d text; h text;
+BEGIN
+    RETURN mcp_jobs.diagnostics();
+EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state OR program_limit_exceeded THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    PERFORM mcp_jobs._raise_http(s, m, d, h);
+    RETURN NULL;
+END;
+$$;
+
+COMMENT ON FUNCTION public.set_queue(text, text, boolean, integer, integer, interval, integer, integer, text[]) IS 'mcp_jobs (PostgREST entry point): set a queue''s flow control (pause, limits); NULL leaves a setting, p_clear removes settings. Calls mcp_jobs.set_queue.';
+COMMENT ON FUNCTION public.pause_queue(text, text) IS 'mcp_jobs (PostgREST entry point): pause a queue or a source. Calls mcp_jobs.pause_queue.';
+COMMENT ON FUNCTION public.resume_queue(text, text) IS 'mcp_jobs (PostgREST entry point): resume a paused queue or source. Calls mcp_jobs.resume_queue.';
+COMMENT ON FUNCTION public.get_queues() IS 'mcp_jobs (PostgREST entry point, STABLE: GET works): the flow-control settings of every queue with live counts. Calls mcp_jobs.get_queues.';
+COMMENT ON FUNCTION public.schedule_job(text, text, text, text, jsonb, integer, text) IS 'mcp_jobs (PostgREST entry point): create or replace a recurring job. Calls mcp_jobs.schedule_job.';
+COMMENT ON FUNCTION public.unschedule_job(text) IS 'mcp_jobs (PostgREST entry point): remove a schedule; unknown name -> HTTP 404. Calls mcp_jobs.unschedule_job.';
+COMMENT ON FUNCTION public.list_schedules() IS 'mcp_jobs (PostgREST entry point, STABLE: GET works): every schedule with its next run and last job. Calls mcp_jobs.list_schedules.';
+COMMENT ON FUNCTION public.cron_next(text, text, timestamptz, integer) IS 'mcp_jobs (PostgREST entry point, STABLE: GET works): the next occurrences of a cron expression. Calls mcp_jobs.cron_next.';
+COMMENT ON FUNCTION public.diagnostics() IS 'mcp_jobs (PostgREST entry point, STABLE: GET works): versions, preload, wake-up mode and waiting claims. Calls mcp_jobs.diagnostics.';
 COMMENT ON FUNCTION public.enqueue_job(text, text, jsonb, integer, timestamptz, integer, text, text) IS 'mcp_jobs (PostgREST entry point): enqueue a job, returns its id. Calls mcp_jobs.enqueue_job; a payload too large -> HTTP 413, a full queue -> 429 with Retry-After.';
 COMMENT ON FUNCTION public.enqueue_jobs(jsonb) IS 'mcp_jobs (PostgREST entry point): enqueue 1..1000 jobs, all or nothing; returns their ids in input order. Calls mcp_jobs.enqueue_jobs; a payload too large -> HTTP 413, a full queue -> 429 with Retry-After.';
 COMMENT ON FUNCTION public.claim_next_job(text, text[], text[], integer, integer) IS 'mcp_jobs (PostgREST entry point): claim the next due job with its run_id, or no row; with p_wait_ms, a long poll. Calls mcp_jobs.claim_next_job.';
@@ -648,6 +836,15 @@ REVOKE ALL ON FUNCTION
     public.get_metrics(timestamptz, timestamptz, text, text),
     public.alerts(),
     public.queue_depth(),
+    public.set_queue(text, text, boolean, integer, integer, interval, integer, integer, text[]),
+    public.pause_queue(text, text),
+    public.resume_queue(text, text),
+    public.get_queues(),
+    public.schedule_job(text, text, text, text, jsonb, integer, text),
+    public.unschedule_job(text),
+    public.list_schedules(),
+    public.cron_next(text, text, timestamptz, integer),
+    public.diagnostics(),
     public.report_progress(uuid, uuid, jsonb),
     public.cancel_job(uuid),
     public.requeue_dead_letter(uuid),

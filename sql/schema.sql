@@ -107,13 +107,12 @@ CREATE INDEX job_events_created_at_brin ON mcp_jobs.job_events USING brin (creat
 -- A job's runs and events go with it. Not foreign keys (docs/design.md#history-goes-with-its-job):
 -- only the extension's functions write runs and events, and deletes and TRUNCATE of jobs take the
 -- history with them through these statement triggers. SECURITY DEFINER like a foreign key's
--- cascade; the history is found by key (job_id = ANY) whatever the statistics.
+-- cascade; the history is found by its key, whose first column is the job (mcp_jobs._delete_history).
 -- ---------------------------------------------------------------------------------------------
 CREATE FUNCTION mcp_jobs._delete_job_history() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET enable_seqscan = off AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    DELETE FROM mcp_jobs.job_events WHERE job_id = ANY (ARRAY(SELECT id FROM deleted_jobs));
-    DELETE FROM mcp_jobs.job_runs WHERE job_id = ANY (ARRAY(SELECT id FROM deleted_jobs));
+    PERFORM mcp_jobs._delete_history(ARRAY(SELECT id FROM deleted_jobs));
     RETURN NULL;
 END
 $$;
@@ -190,8 +189,21 @@ CREATE TABLE mcp_jobs.metrics (
     wait_ms_p50      double precision,
     wait_ms_p95      double precision,
     updated_at       timestamptz NOT NULL DEFAULT now(),
+    run_ms_sketch    jsonb,
+    wait_ms_sketch   jsonb,
     PRIMARY KEY (hour, source, job_type)
 );
+
+-- ---------------------------------------------------------------------------------------------
+-- maintenance_state: one row, where maintenance stands (the metrics' watermark, pruning's cursor)
+-- ---------------------------------------------------------------------------------------------
+CREATE TABLE mcp_jobs.maintenance_state (
+    singleton        boolean     PRIMARY KEY DEFAULT true CHECK (singleton),
+    metrics_through  timestamptz,
+    prune_after      uuid,
+    updated_at       timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO mcp_jobs.maintenance_state DEFAULT VALUES;
 
 -- ---------------------------------------------------------------------------------------------
 -- queues: flow control settings per (source, job_type), or per source (job_type NULL), and the
@@ -222,6 +234,24 @@ CREATE TABLE mcp_jobs.queues (
         AND (paused_at IS NULL OR paused IS TRUE))
 );
 
+-- ---------------------------------------------------------------------------------------------
+-- schedules: recurring jobs, enqueued by maintenance at each occurrence (src/schedule.rs)
+-- ---------------------------------------------------------------------------------------------
+CREATE TABLE mcp_jobs.schedules (
+    name         text        PRIMARY KEY,
+    cron         text        NOT NULL,
+    timezone     text        NOT NULL DEFAULT 'UTC',
+    source       text        NOT NULL,
+    job_type     text        NOT NULL,
+    payload      jsonb       NOT NULL DEFAULT '{}'::jsonb,
+    priority     integer     NOT NULL DEFAULT 5 CHECK (priority BETWEEN 0 AND 10),
+    next_run_at  timestamptz NOT NULL,
+    last_run_at  timestamptz,
+    last_job_id  uuid,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    updated_at   timestamptz NOT NULL DEFAULT now()
+);
+
 -- A change of the settings reaches every backend's cache of them (src/flow.rs): a relcache
 -- invalidation of this table, sent at commit.
 CREATE FUNCTION mcp_jobs._queues_changed() RETURNS trigger
@@ -239,3 +269,6 @@ SELECT pg_catalog.pg_extension_config_dump('mcp_jobs.job_events_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('mcp_jobs.dead_letter_queue', '');
 SELECT pg_catalog.pg_extension_config_dump('mcp_jobs.metrics', '');
 SELECT pg_catalog.pg_extension_config_dump('mcp_jobs.queues', '');
+SELECT pg_catalog.pg_extension_config_dump('mcp_jobs.schedules', '');
+-- (maintenance_state is not dumped: CREATE EXTENSION makes its row, and after a restore the first
+-- maintenance round recomputes the metrics of the previous and the current hour)

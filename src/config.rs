@@ -16,6 +16,8 @@ pub static LEASE_SWEEP_INTERVAL_MS: GucSetting<i32> = GucSetting::<i32>::new(100
 
 /// Finished jobs older than this are pruned by run_maintenance, in seconds (0 = never prune).
 pub static RETENTION_S: GucSetting<i32> = GucSetting::<i32>::new(7 * 24 * 3600);
+/// How long one maintenance round may prune, in milliseconds.
+pub static PRUNE_BUDGET_MS: GucSetting<i32> = GucSetting::<i32>::new(2000);
 /// Pause between two rounds of the maintenance background worker, in milliseconds (0 = paused).
 pub static MAINTENANCE_INTERVAL_MS: GucSetting<i32> = GucSetting::<i32>::new(60_000);
 /// The database the maintenance background worker connects to.
@@ -28,6 +30,8 @@ pub static ALERT_DEAD_LETTER_WARNING: GucSetting<i32> = GucSetting::<i32>::new(5
 pub static ALERT_DEAD_LETTER_CRITICAL: GucSetting<i32> = GucSetting::<i32>::new(10);
 pub static ALERT_SUCCESS_RATE_WARNING: GucSetting<f64> = GucSetting::<f64>::new(0.9);
 pub static ALERT_SUCCESS_RATE_CRITICAL: GucSetting<f64> = GucSetting::<f64>::new(0.8);
+/// alerts() warns about a queue paused longer than this, in seconds (0 = never).
+pub static ALERT_PAUSED_AFTER_S: GucSetting<i32> = GucSetting::<i32>::new(3600);
 
 /// The value of mcp_jobs.database ("postgres" when unset or not UTF-8).
 pub fn database() -> String {
@@ -107,6 +111,16 @@ fn init_maintenance() {
         GucFlags::UNIT_S,
     );
     GucRegistry::define_int_guc(
+        c"mcp_jobs.prune_budget",
+        c"How long one maintenance round may spend pruning finished jobs.",
+        c"Pruning deletes batches of the oldest prunable jobs, growing or shrinking the batch to the time it takes, until the scan reaches the retention cutoff or this budget is spent; the next round continues.",
+        &PRUNE_BUDGET_MS,
+        0,
+        i32::MAX,
+        GucContext::Sighup,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
         c"mcp_jobs.maintenance_interval",
         c"Pause between two rounds of the mcp_jobs maintenance background worker (0 = paused).",
         c"Only used when mcp_jobs is in shared_preload_libraries. Each round runs mcp_jobs.run_maintenance() in the database mcp_jobs.database.",
@@ -161,6 +175,16 @@ fn init_alerts() {
             GucFlags::default(),
         );
     }
+    GucRegistry::define_int_guc(
+        c"mcp_jobs.alert_paused_after",
+        c"mcp_jobs.alerts() warns about a queue paused longer than this (0 = never).",
+        c"A row of mcp_jobs.queues whose paused_at is older than this gives a queue_paused warning.",
+        &ALERT_PAUSED_AFTER_S,
+        0,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::UNIT_S,
+    );
     GucRegistry::define_float_guc(
         c"mcp_jobs.alert_success_rate_warning",
         c"mcp_jobs.alerts() warns when a source's 7-day success rate is below this fraction.",

@@ -50,7 +50,9 @@ pub fn requeue_dead_letter(p_id: Option<pgrx::Uuid>) -> pgrx::Uuid {
             "p_id",
             "Pass the id of a row of mcp_jobs.dead_letter_queue.",
         )?;
-        Spi::connect_mut(|client| requeue_in(client, id))
+        with_settings(PLAN_EACH_CALL, || {
+            Spi::connect_mut(|client| requeue_in(client, id))
+        })
     })()
     .or_raise("requeue_dead_letter")
 }
@@ -161,11 +163,13 @@ pub fn resolve_dead_letters(
     (|| {
         let ids = id_list(p_ids)?;
         check_note(p_note)?;
-        Spi::connect_mut(|client| {
-            for id in &ids {
-                resolve_in(client, *id, p_note)?;
-            }
-            Ok(ids.len() as i64)
+        with_settings(PLAN_EACH_CALL, || {
+            Spi::connect_mut(|client| {
+                for id in &ids {
+                    resolve_in(client, *id, p_note)?;
+                }
+                Ok(ids.len() as i64)
+            })
         })
     })()
     .or_raise("resolve_dead_letters")
@@ -184,7 +188,9 @@ pub fn resolve_dead_letter(
             "Pass the id of a row of mcp_jobs.dead_letter_queue.",
         )?;
         check_note(p_note)?;
-        Spi::connect_mut(|client| resolve_in(client, id, p_note))
+        with_settings(PLAN_EACH_CALL, || {
+            Spi::connect_mut(|client| resolve_in(client, id, p_note))
+        })
     })()
     .or_raise("resolve_dead_letter")
 }

@@ -72,6 +72,8 @@ pub enum JobError {
     /// The library and the extension's SQL objects in this database are of different versions (a
     /// new library installed, ALTER EXTENSION mcp_jobs UPDATE not run yet).
     VersionMismatch { installed: String },
+    /// No schedule has this name.
+    ScheduleNotFound { name: String },
     /// An enqueue over a queue's max_queued (backpressure).
     QueueFull {
         source: String,
@@ -142,9 +144,9 @@ impl JobError {
             JobError::InvalidArgument { .. } => ERRCODE_INVALID_PARAMETER_VALUE,
             JobError::InvalidJson { .. } => ERRCODE_INVALID_TEXT_REPRESENTATION,
             JobError::PayloadTooLarge { .. } => ERRCODE_PROGRAM_LIMIT_EXCEEDED,
-            JobError::JobNotFound { .. } | JobError::DeadLetterNotFound { .. } => {
-                ERRCODE_NO_DATA_FOUND
-            }
+            JobError::JobNotFound { .. }
+            | JobError::DeadLetterNotFound { .. }
+            | JobError::ScheduleNotFound { .. } => ERRCODE_NO_DATA_FOUND,
             JobError::WrongState { .. }
             | JobError::StaleRun { .. }
             | JobError::LeaseLost { .. }
@@ -243,6 +245,11 @@ impl JobError {
                     .to_string(),
                 "Run ALTER EXTENSION mcp_jobs UPDATE in this database (docs/operations.md, Upgrading)."
                     .to_string(),
+            ),
+            JobError::ScheduleNotFound { name } => (
+                format!("schedule '{name}' does not exist"),
+                format!("No row in mcp_jobs.schedules has name '{name}'."),
+                "List the schedules with SELECT name FROM mcp_jobs.list_schedules().".to_string(),
             ),
             JobError::QueueFull { source, job_type, governing, queued, cap, retry_after_s } => (
                 format!("queue {source}/{job_type} is full: {queued} jobs queued, the limit is {cap}"),

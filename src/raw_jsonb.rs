@@ -33,11 +33,6 @@ impl RawJsonb {
         self.into_datum().expect("a jsonb datum")
     }
 
-    /// The JSON type of the root.
-    pub fn kind(&self) -> JsonbKind {
-        JsonbKind::from_data(self.0.get(pg_sys::VARHDRSZ..).unwrap_or_default())
-    }
-
     /// Whether the value is a JSON object, read from the root container's header.
     pub fn is_object(&self) -> bool {
         JsonbKind::from_data(self.0.get(pg_sys::VARHDRSZ..).unwrap_or_default()).is_object()

@@ -11,6 +11,7 @@ extension_sql_file!(
         mcp_jobs::checks::jobs_row_check_keyed,
         mcp_jobs::checks::job_runs_row_check,
         mcp_jobs::checks::job_events_row_check,
+        mcp_jobs::jobs::delete_history,
     ]
 );
 extension_sql_file!(
@@ -42,6 +43,15 @@ extension_sql_file!(
         mcp_jobs::dead_letter::requeue_dead_letters,
         mcp_jobs::dead_letter::resolve_dead_letters,
         mcp_jobs::metrics::alerts,
+        mcp_jobs::queues::set_queue,
+        mcp_jobs::queues::pause_queue,
+        mcp_jobs::queues::resume_queue,
+        mcp_jobs::queues::get_queues,
+        mcp_jobs::schedule::schedule_job,
+        mcp_jobs::schedule::unschedule_job,
+        mcp_jobs::schedule::list_schedules,
+        mcp_jobs::schedule::cron_next,
+        mcp_jobs::api::diagnostics,
         "monitoring",
     ]
 );

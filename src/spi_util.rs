@@ -1,7 +1,7 @@
-//! Prepared SPI plans, cached per backend, small helpers to read results, and the planner settings
-//! a function's statements run under (`with_settings`).
+//! SPI for the functions that run SQL statements (reads, maintenance, settings; the hot path runs
+//! none, src/native): prepared statements cached per backend, helpers to read results, and the
+//! planner settings those statements run under (`with_settings`, PLAN_EACH_CALL), in one place.
 //!
-//! Each statement of the hot path is parsed and planned once per backend and then only executed.
 //! Plans survive transactions (SPI_keepplan); PostgreSQL's plan cache re-plans them itself when the
 //! tables they use change (for example after DROP/CREATE EXTENSION).
 use crate::errors::{JobError, JobResult};
@@ -78,7 +78,10 @@ pub fn first<T: pgrx::FromDatum + pgrx::IntoDatum>(
 /// Planner settings for the statements of one call of a function.
 pub type Settings = &'static [(&'static CStr, &'static CStr)];
 
-/// Reads of the history: each statement planned for the call at hand (sql/finalize.sql).
+/// The one planner setting of the extension, for every function that runs SQL statements (the
+/// reads of the history, maintenance, dead letters, flow-control and schedule settings; the hot
+/// path runs none): each statement is planned for the call at hand, never kept as a generic plan
+/// made when the tables were empty or never analyzed (docs/design.md#planner-settings).
 pub const PLAN_EACH_CALL: Settings = &[(c"plan_cache_mode", c"force_custom_plan")];
 
 /// Run `f` with `settings` in effect, restoring the caller's values afterwards: what a `SET` clause

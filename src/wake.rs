@@ -408,20 +408,17 @@ impl Shared {
 /// Publish no xmin while sleeping (READ COMMITTED only: the claim after the wait takes a new
 /// snapshot, and nothing of the statement reads with the old one afterwards; docs/api.md says a
 /// waiting claim must be its statement's only table access).
-struct XminReleased(bool);
-
-impl XminReleased {
-    fn new() -> XminReleased {
+fn release_xmin() {
+    {
         // SAFETY: the same plain write of MyProc->xmin that SnapshotResetXmin makes; the catalog
         // snapshot is dropped first so that nothing keeps using it.
         unsafe {
             if pg_sys::XactIsoLevel >= pg_sys::XACT_REPEATABLE_READ as i32 {
-                return XminReleased(false);
+                return;
             }
             pg_sys::InvalidateCatalogSnapshot();
             (*pg_sys::MyProc).xmin = pg_sys::InvalidTransactionId;
         }
-        XminReleased(true)
     }
 }
 
@@ -451,7 +448,7 @@ pub fn wait_and_claim<T>(
             }
         }
         {
-            let _x = XminReleased::new();
+            release_xmin();
             // SAFETY: this backend's latch; interrupts are checked right after.
             unsafe {
                 pg_sys::WaitLatch(

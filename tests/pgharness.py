@@ -15,7 +15,7 @@ import time
 PG_CONFIG = os.environ.get("PG_CONFIG", "/usr/lib/postgresql/15/bin/pg_config")
 
 # Every table of the extension, for tests that check what a call changed.
-TABLES = ("jobs", "job_runs", "job_events", "dead_letter_queue", "metrics")
+TABLES = ("jobs", "job_runs", "job_events", "dead_letter_queue", "metrics", "queues", "schedules")
 
 
 def table_fingerprint(conn):

@@ -5,8 +5,10 @@
 mod claim;
 mod dead_letter;
 mod enqueue;
+mod flow;
 mod lifecycle;
 mod metrics;
 mod reads;
+mod schedule;
 mod schema;
 mod util;

@@ -95,7 +95,7 @@ mod tests {
         enqueue("n8n", "t", 5);
         let all: pgrx::JsonB = q("SELECT mcp_jobs.get_job_stats()::jsonb");
         let want = serde_json::json!({"source": null, "queued": 2, "processing": 1, "completed": 1, "failed": 1,
-            "cancelled": 1, "total": 6, "dead_letter_unresolved": 1});
+            "cancelled": 1, "total": 6, "dead_letter_unresolved": 1, "queues_paused": 0, "queues_limited": 0});
         assert_eq!(all.0, want);
         let odoo: pgrx::JsonB = q("SELECT mcp_jobs.get_job_stats('odoo')::jsonb");
         assert_eq!(odoo.0["total"], 5);
