@@ -41,6 +41,7 @@ def world(cluster):
     # a job whose first run lost its lease and was claimed again: the first run id is stale
     w["stale_job"] = one("SELECT mcp_jobs.enqueue_job('s', 't')")[0]
     w["stale_run"] = one("SELECT run_id FROM mcp_jobs.claim_next_job('w1', ARRAY['s'])")[0]
+    conn.execute("SET mcp_jobs.lease_sweep_interval = 0")  # the next claim takes back the expired lease
     conn.execute("UPDATE mcp_jobs.jobs SET lease_expires_at = now() - interval '1 s' WHERE id = %s",
                  (w["stale_job"],))
     one("SELECT run_id FROM mcp_jobs.claim_next_job('w2', ARRAY['s'], p_lease_seconds => 3600)")

@@ -31,6 +31,16 @@ CALLS = {
     "get_metrics": {},
     "alerts": {},
     "queue_depth": {},
+    "enqueue_jobs": {"p_jobs": [{"source": "intruder", "job_type": "t"}]},
+    "set_queue": {"p_source": "intruder", "p_paused": True},
+    "pause_queue": {"p_source": "intruder"},
+    "resume_queue": {"p_source": "intruder"},
+    "get_queues": {},
+    "schedule_job": {"p_name": "intruder", "p_cron": "* * * * *", "p_source": "s", "p_job_type": "t"},
+    "unschedule_job": {"p_name": "intruder"},
+    "list_schedules": {},
+    "cron_next": {"p_cron": "* * * * *"},
+    "diagnostics": {},
 }
 WRAPPERS = sorted(CALLS)
 DENIED = [("anon", None, 401), ("authenticated", "authenticated", 403)]

@@ -158,7 +158,7 @@ def test_long_repeatable_read_transaction_does_not_block_claims(cluster):
         assert not_removable >= 2 * N_JOBS, (removed_held, remain_held, not_removable)
         assert dead_after_vacuum_held[0] >= 2 * N_JOBS, "VACUUM removed tuples the old snapshot can still see"
         sizes_held = admin.execute("SELECT pg_relation_size('mcp_jobs.jobs'), pg_relation_size('mcp_jobs.jobs_claim_idx'), "
-                                   "pg_relation_size('mcp_jobs.jobs_lease_idx')").fetchone()
+                                   "pg_relation_size('mcp_jobs.jobs_busy_idx')").fetchone()
 
         holder.rollback()   # the long transaction ends
         wait_until(lambda: admin.execute("SELECT state = 'idle' FROM pg_stat_activity WHERE pid = %s",
@@ -183,6 +183,6 @@ def test_long_repeatable_read_transaction_does_not_block_claims(cluster):
           f"n_dead_tup {n_dead_held}\n"
           f"  held, VACUUM: {removed_held} removed, {remain_held} remain, {not_removable} dead but not yet removable; "
           f"pgstattuple dead after {dead_after_vacuum_held[0]}\n"
-          f"  held sizes: jobs {sizes_held[0]} B, jobs_claim_idx {sizes_held[1]} B, jobs_lease_idx {sizes_held[2]} B\n"
+          f"  held sizes: jobs {sizes_held[0]} B, jobs_claim_idx {sizes_held[1]} B, jobs_busy_idx {sizes_held[2]} B\n"
           f"  released, VACUUM: {removed} removed, {remain} remain, {not_removable_after} not removable; "
           f"pgstattuple dead after {dead_released[0]}")

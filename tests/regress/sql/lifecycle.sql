@@ -11,9 +11,9 @@ SELECT mcp_jobs.enqueue_job('n8n', 'sync', to_jsonb('{"rows": 3}'::text)) AS n8n
 SELECT source, job_type, payload, priority, status, attempts, max_attempts
   FROM mcp_jobs.jobs ORDER BY id;
 
--- a worker claims the highest-priority due job
+-- a discovery worker claims a due job of source odoo
 SELECT id = :'job' AS is_first_job, attempt, source, job_type, payload, priority
-  FROM mcp_jobs.claim_next_job('worker-1', p_lease_seconds => 60) \gset c_
+  FROM mcp_jobs.claim_next_job('worker-1', ARRAY['odoo'], p_lease_seconds => 60) \gset c_
 \echo claimed first job: :c_is_first_job attempt :c_attempt
 SELECT id AS run FROM mcp_jobs.job_runs WHERE job_id = :'job' \gset
 
