@@ -47,8 +47,10 @@ def console_built() -> None:
     ensure_built()
 
 
-def start_supa(settings: dict[str, str] | None = None) -> Iterator[Supa]:
-    c = Cluster(name="mcp_jobs_console").start()
+def start_supa(settings: dict[str, str] | None = None, conf: dict[str, str] | None = None) -> Iterator[Supa]:
+    """A cluster (server settings `conf`) with database `console` (its settings `settings`), Supabase's
+    roles and mcp_jobs, and PostgREST behind nginx over it."""
+    c = Cluster(conf=conf, name="mcp_jobs_console").start()
     try:
         c.psql(SUPABASE_ROLES_SQL)
         c.psql(f"CREATE DATABASE {DB};")
