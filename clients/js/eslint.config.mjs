@@ -7,6 +7,6 @@ export default tseslint.config(
   ...tseslint.configs.strict,
   {
     files: ['test/**/*.mjs'],
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', fetch: 'readonly', URL: 'readonly' } },
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', fetch: 'readonly', URL: 'readonly', setTimeout: 'readonly' } },
   },
 );
