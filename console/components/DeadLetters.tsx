@@ -146,7 +146,7 @@ export function DeadLetters() {
             </thead>
             <tbody>
               {open.data === undefined ? (
-                open.error ? null : <SkeletonRows cols={8} rows={4} />
+                open.error ? <tr><td colSpan={8} className="table-empty">Not loaded: see the error above.</td></tr> : <SkeletonRows cols={8} rows={4} />
               ) : groups.length === 0 ? (
                 <tr><td colSpan={8}><Empty title="No unresolved dead letters" testId="dl-empty">Jobs that run out of attempts (or fail with <code>p_retry =&gt; false</code>) land here.</Empty></td></tr>
               ) : (

@@ -19,7 +19,8 @@ export function ErrorBanner({ errors, staleSince }: { errors: (ApiError | undefi
   const seen = new Set<string>();
   const list = errors.filter((e): e is ApiError => {
     if (!e) return false;
-    const key = `${e.code}|${e.message}`;
+    // one banner per kind of failure: five calls failing for one reason is one problem
+    const key = e.code;
     if (seen.has(key)) return false;
     seen.add(key);
     return true;
@@ -28,7 +29,7 @@ export function ErrorBanner({ errors, staleSince }: { errors: (ApiError | undefi
   return (
     <>
       {list.map((e) => (
-        <div key={`${e.code}|${e.message}`} className="banner banner-error" role="alert" data-testid="error-banner" data-code={e.code}>
+        <div key={e.code} className="banner banner-error" role="alert" data-testid="error-banner" data-code={e.code}>
           <div>
             <div className="banner-title">{TITLES[e.code] ?? `Request failed (HTTP ${e.status}, ${e.code})`}</div>
             <div className="banner-body">

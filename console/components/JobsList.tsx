@@ -119,7 +119,7 @@ export function JobsList() {
             </thead>
             <tbody>
               {jobs === undefined ? (
-                list.error ? null : <SkeletonRows cols={9} rows={8} />
+                list.error ? <tr><td colSpan={9} className="table-empty">Not loaded: see the error above.</td></tr> : <SkeletonRows cols={9} rows={8} />
               ) : jobs.length === 0 ? (
                 <tr>
                   <td colSpan={9}>

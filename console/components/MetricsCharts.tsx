@@ -40,6 +40,12 @@ function ticks(points: ChartPoint[], range: '24h' | '7d'): number[] {
   return points.filter((p) => new Date(p.t).getHours() === 0).map((p) => p.t);
 }
 
+/** Dots where a line alone would not show much: every point when there are few of them. */
+function dots(points: ChartPoint[], key: keyof ChartPoint): { r: number } | false {
+  const n = points.filter((p) => p[key] !== null).length;
+  return n > 0 && n <= 48 ? { r: 2 } : false;
+}
+
 function ChartPanel({ title, hint, children, testId, empty }: { title: string; hint?: string; children: React.ReactElement; testId: string; empty: string | null }) {
   return (
     <section className="panel" data-testid={testId}>
@@ -88,7 +94,7 @@ export function MetricsCharts({ points, range, series, noMetrics }: { points: Ch
           <XAxis dataKey="t" {...axisProps} ticks={t} tickFormatter={fmt} />
           <YAxis {...axisProps} domain={[0, 100]} tickFormatter={(v: number) => `${v}%`} width={44} />
           <Tooltip {...tooltipStyle} labelFormatter={tooltipLabel} formatter={(v: unknown) => (v === null || v === undefined ? '—' : `${Number(v).toFixed(1)}%`)} />
-          <Line dataKey="successPct" name="success rate" stroke={C.rate} strokeWidth={2} dot={range === '24h' ? { r: 2 } : false} connectNulls isAnimationActive={false} />
+          <Line dataKey="successPct" name="success rate" stroke={C.rate} strokeWidth={2} dot={dots(points, 'successPct')} connectNulls isAnimationActive={false} />
         </LineChart>
       </ChartPanel>
       <ChartPanel title="Run time" hint={combined ?? 'p50 and p95 of attempts, per hour'} testId="chart-run" empty={noMetrics ?? (anyRun ? null : 'No attempt ended in this range.')}>
@@ -98,8 +104,8 @@ export function MetricsCharts({ points, range, series, noMetrics }: { points: Ch
           <YAxis {...axisProps} tickFormatter={ms} width={56} />
           <Tooltip {...tooltipStyle} labelFormatter={tooltipLabel} formatter={ms} />
           <Legend wrapperStyle={{ fontSize: 12 }} iconType="circle" iconSize={8} />
-          <Line dataKey="runP50" name="p50" stroke={C.p50} strokeWidth={2} dot={range === '24h' ? { r: 2 } : false} connectNulls isAnimationActive={false} />
-          <Line dataKey="runP95" name="p95" stroke={C.p95} strokeWidth={2} dot={range === '24h' ? { r: 2 } : false} connectNulls isAnimationActive={false} />
+          <Line dataKey="runP50" name="p50" stroke={C.p50} strokeWidth={2} dot={dots(points, 'runP50')} connectNulls isAnimationActive={false} />
+          <Line dataKey="runP95" name="p95" stroke={C.p95} strokeWidth={2} dot={dots(points, 'runP95')} connectNulls isAnimationActive={false} />
         </LineChart>
       </ChartPanel>
       <ChartPanel title="Wait time" hint={combined ?? 'enqueue to first start, p50 and p95'} testId="chart-wait" empty={noMetrics ?? (anyWait ? null : 'No job started in this range.')}>
@@ -109,8 +115,8 @@ export function MetricsCharts({ points, range, series, noMetrics }: { points: Ch
           <YAxis {...axisProps} tickFormatter={ms} width={56} />
           <Tooltip {...tooltipStyle} labelFormatter={tooltipLabel} formatter={ms} />
           <Legend wrapperStyle={{ fontSize: 12 }} iconType="circle" iconSize={8} />
-          <Line dataKey="waitP50" name="p50" stroke={C.p50} strokeWidth={2} dot={range === '24h' ? { r: 2 } : false} connectNulls isAnimationActive={false} />
-          <Line dataKey="waitP95" name="p95" stroke={C.p95} strokeWidth={2} dot={range === '24h' ? { r: 2 } : false} connectNulls isAnimationActive={false} />
+          <Line dataKey="waitP50" name="p50" stroke={C.p50} strokeWidth={2} dot={dots(points, 'waitP50')} connectNulls isAnimationActive={false} />
+          <Line dataKey="waitP95" name="p95" stroke={C.p95} strokeWidth={2} dot={dots(points, 'waitP95')} connectNulls isAnimationActive={false} />
         </LineChart>
       </ChartPanel>
     </div>

@@ -27,11 +27,12 @@ const STAT_TILES: { key: keyof JobStats; label: string; color: string; href: str
   { key: 'dead_letter_unresolved', label: 'Dead letters', color: 'var(--violet)', href: '/dead-letters' },
 ];
 
-function rateClass(r: number | null): string {
-  if (r === null) return '';
-  if (r < 0.8) return 'pill pill-critical';
-  if (r < 0.9) return 'pill pill-warning';
-  return 'pill pill-completed';
+/** The design's thresholds: below 80 % critical, below 90 % warning. */
+function rateColor(r: number | null): string | undefined {
+  if (r === null) return undefined;
+  if (r < 0.8) return 'var(--red)';
+  if (r < 0.9) return 'var(--amber)';
+  return 'var(--accent)';
 }
 
 function usePaused(): [boolean, () => void] {
@@ -89,7 +90,8 @@ export function Overview({ tokenRequired }: { tokenRequired: boolean }) {
   const metrics = useApi<{ metrics: MetricsRow[] }>(`/api/jobs/metrics?from=${encodeURIComponent(new Date(weekFrom).toISOString())}`, cfg);
 
   const setParam = (k: string, v: string | null) => {
-    const next = new URLSearchParams(sp.toString());
+    // from the address bar, not this render's params: two quick changes must both stay
+    const next = new URLSearchParams(window.location.search);
     if (v === null || v === '') next.delete(k);
     else next.set(k, v);
     const q = next.toString();
@@ -178,7 +180,6 @@ export function Overview({ tokenRequired }: { tokenRequired: boolean }) {
                 <div key={`${a.source}|${a.metric}`} className={`alert-row ${a.level}`} data-testid="alert" data-level={a.level} data-metric={a.metric} data-source={a.source}>
                   <span className={`pill pill-${a.level}`}>{a.level}</span>
                   <span className="mono">{a.source}</span>
-                  <span className="muted">{a.metric.replace(/_/g, ' ')}</span>
                   <span>{a.message.replace(/^(critical|warning): /, '')}</span>
                 </div>
               ))}
@@ -208,7 +209,7 @@ export function Overview({ tokenRequired }: { tokenRequired: boolean }) {
           </section>
         ) : null}
 
-        <MetricsCharts points={chart.points} range={range} series={chart.series} noMetrics={metrics.data === undefined ? 'Loading…' : noMetrics} />
+        {fresh ? null : <MetricsCharts points={chart.points} range={range} series={chart.series} noMetrics={metrics.data === undefined ? 'Loading…' : noMetrics} />}
 
         <div className="grid grid-3">
           <section className="panel" data-testid="queue-depth">
@@ -254,7 +255,7 @@ export function Overview({ tokenRequired }: { tokenRequired: boolean }) {
                       <td>{r.jobType}</td>
                       <td className="num" data-col="completed">{fmtNumber(r.completed)}</td>
                       <td className="num" data-col="failed">{fmtNumber(r.failed + r.leaseExpired)}</td>
-                      <td className="num"><span className={rateClass(r.rate)}>{fmtPct(r.rate)}</span></td>
+                      <td className="num" style={{ color: rateColor(r.rate), fontWeight: 600 }}>{fmtPct(r.rate)}</td>
                     </tr>
                   ))}
                 </tbody>

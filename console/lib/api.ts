@@ -45,10 +45,8 @@ export function fail(status: number, error: ApiErrorBody, headers: Record<string
 }
 
 function upstreamDescription(e: McpJobsError): string {
-  const parts = [`PostgREST answered HTTP ${e.status}`];
-  if (e.kind === 'postgrest') parts.push(`${e.code}: ${e.message}`);
-  else if (e.details) parts.push(e.details);
-  return parts.join(' ');
+  if (e.kind === 'postgrest') return `PostgREST answered HTTP ${e.status} ${e.code}: ${e.message}`;
+  return e.details ? `the answer: ${e.details}` : `HTTP ${e.status}`;
 }
 
 /** The answer for an error of the client (a PostgREST error, a network failure, no configuration). */

@@ -39,7 +39,9 @@ page.on('console', (m) => {
   if (m.type() === 'error') consoleErrors.push(m.text());
 });
 page.on('pageerror', (e) => consoleErrors.push(`pageerror: ${e.message}`));
+const failed = [];
 context.on('response', async (r) => {
+  if (r.status() >= 400) failed.push(`${r.status()} ${r.request().method()} ${r.url()}`);
   try {
     const buf = await r.body();
     bodies.push({ url: r.url(), status: r.status(), text: buf.subarray(0, 2 * 1024 * 1024).toString('utf8') });
@@ -86,6 +88,7 @@ const commands = {
   responsesContaining: async ({ needle }) => bodies.filter((b) => b.text.includes(needle)).map((b) => b.url),
   responseCount: async () => bodies.length,
   consoleErrors: async () => consoleErrors.slice(),
+  failedResponses: async () => failed.slice(),
 };
 
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');

@@ -139,6 +139,10 @@ class Browser:
     def console_errors(self) -> list[str]:
         return self.call("consoleErrors")
 
+    def failed_responses(self) -> list[str]:
+        """Every answer of status 400 or more the browser got: "404 GET http://..."."""
+        return self.call("failedResponses")
+
     def close(self) -> None:
         if self.proc.poll() is None:
             try:

@@ -235,7 +235,7 @@ export class McpJobsClient {
       kind: 'http',
       status: res.status,
       code: `HTTP_${res.status}`,
-      message: `${fn}: HTTP ${res.status}${res.statusText ? ' ' + res.statusText : ''} from ${this.restUrl}` + (snippet ? `: ${snippet}` : ''),
+      message: `HTTP ${res.status}${res.statusText ? ' ' + res.statusText : ''} from ${this.restUrl}/rpc/${fn}`,
       details: snippet || null,
       hint:
         res.status === 401 || res.status === 403
