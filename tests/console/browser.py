@@ -9,7 +9,7 @@ import queue
 import shutil
 import subprocess
 import threading
-from typing import Any
+from typing import Any, cast
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CHROMIUM = os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium")
@@ -80,10 +80,10 @@ class Browser:
 
     # the commands the tests use
     def goto(self, url: str) -> int | None:
-        return self.call("goto", url=url)
+        return cast("int | None", self.call("goto", url=url))
 
     def url(self) -> str:
-        return self.call("url")
+        return cast("str", self.call("url"))
 
     def click(self, selector: str) -> None:
         self.call("click", selector=selector)
@@ -101,47 +101,47 @@ class Browser:
         self.call("waitFor", selector=selector, state=state, timeout=timeout)
 
     def wait_for_url(self, pattern: str, timeout: float = 15000) -> str:
-        return self.call("waitForUrl", pattern=pattern, timeout=timeout)
+        return cast("str", self.call("waitForUrl", pattern=pattern, timeout=timeout))
 
     def wait_for_function(self, expression: str, timeout: float = 15000) -> Any:
         return self.call("waitForFunction", expression=expression, timeout=timeout)
 
     def text(self, selector: str) -> str:
-        return self.call("text", selector=selector)
+        return cast("str", self.call("text", selector=selector))
 
     def texts(self, selector: str) -> list[str]:
-        return self.call("texts", selector=selector)
+        return cast("list[str]", self.call("texts", selector=selector))
 
     def count(self, selector: str) -> int:
-        return self.call("count", selector=selector)
+        return cast("int", self.call("count", selector=selector))
 
     def attr(self, selector: str, name: str) -> str | None:
-        return self.call("attr", selector=selector, name=name)
+        return cast("str | None", self.call("attr", selector=selector, name=name))
 
     def attrs(self, selector: str, name: str) -> list[str | None]:
-        return self.call("attrs", selector=selector, name=name)
+        return cast("list[str | None]", self.call("attrs", selector=selector, name=name))
 
     def evaluate(self, expression: str) -> Any:
         return self.call("evaluate", expression=expression)
 
     def screenshot(self, path: str, full_page: bool = True) -> str:
-        return self.call("screenshot", path=path, fullPage=full_page)
+        return cast("str", self.call("screenshot", path=path, fullPage=full_page))
 
     def cookies(self) -> list[dict[str, Any]]:
-        return self.call("cookies")
+        return cast("list[dict[str, Any]]", self.call("cookies"))
 
     def responses_containing(self, needle: str) -> list[str]:
-        return self.call("responsesContaining", needle=needle)
+        return cast("list[str]", self.call("responsesContaining", needle=needle))
 
     def response_count(self) -> int:
-        return self.call("responseCount")
+        return cast("int", self.call("responseCount"))
 
     def console_errors(self) -> list[str]:
-        return self.call("consoleErrors")
+        return cast("list[str]", self.call("consoleErrors"))
 
     def failed_responses(self) -> list[str]:
         """Every answer of status 400 or more the browser got: "404 GET http://..."."""
-        return self.call("failedResponses")
+        return cast("list[str]", self.call("failedResponses"))
 
     def close(self) -> None:
         if self.proc.poll() is None:

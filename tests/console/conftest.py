@@ -36,7 +36,8 @@ class Supa:
     key: str
 
     def connect(self) -> psycopg.Connection:
-        return self.cluster.connect(dbname=DB)
+        conn: psycopg.Connection = self.cluster.connect(dbname=DB)
+        return conn
 
     def env(self, **extra: str) -> dict[str, str]:
         return {"SUPABASE_URL": self.stack.url, "SUPABASE_SERVICE_ROLE_KEY": self.key, **extra}

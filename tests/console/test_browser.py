@@ -348,6 +348,7 @@ def test_postgrest_down_banner(app: ConsoleServer, supa: Supa, browser: Browser,
     b = browser
     b.goto(app.url + "/")
     b.wait_for("[data-testid=stat-total] .tile-value[data-value]:not([data-value=''])")
+    assert supa.stack.postgrest is not None
     supa.stack.postgrest.stop()
     wait_until(lambda: requests.get(f"{supa.stack.url}/rest/v1/", timeout=5).status_code == 502, timeout=30,
                what="nginx answering 502")

@@ -12,9 +12,10 @@ import json
 import os
 import re
 import subprocess
+import urllib.parse
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 import pytest
@@ -64,7 +65,7 @@ def ok(r: requests.Response, status: int = 200) -> dict[str, Any]:
     assert r.headers["content-type"].startswith("application/json")
     body = r.json()
     assert body["ok"] is True, body
-    return body
+    return cast("dict[str, Any]", body)
 
 
 def err(r: requests.Response, status: int, code: str | None = None) -> dict[str, Any]:
@@ -79,7 +80,7 @@ def err(r: requests.Response, status: int, code: str | None = None) -> dict[str,
     assert "    at " not in r.text and "node_modules" not in r.text, r.text
     if code is not None:
         assert e["code"] == code, e
-    return e
+    return cast("dict[str, Any]", e)
 
 
 def enqueue(app: ConsoleServer, source: str, job_type: str = "discovery", **extra: Any) -> str:
@@ -464,7 +465,7 @@ def test_pages_ask_for_the_token_once(locked: ConsoleServer) -> None:
         assert r.status_code in (302, 307), (path, r.status_code)
         loc = r.headers["location"]
         assert loc.startswith("/login?next=") or "/login?next=" in loc, loc
-        assert requests.utils.unquote(loc.split("next=", 1)[1]) == path
+        assert urllib.parse.unquote(loc.split("next=", 1)[1]) == path
     login = api(locked, "GET", "/login?next=/jobs")
     assert login.status_code == 200 and 'data-testid="sign-in-form"' in login.text
     assert 'data-testid="open-banner"' not in login.text
