@@ -15,6 +15,12 @@ import { floorHour, HOUR_MS } from '@/lib/metrics';
 const STATUSES = ['queued', 'processing', 'completed', 'failed', 'cancelled'] as const;
 const PAGE = 50;
 
+/** The page size: ?limit= (1-1000), else 50. */
+function pageSize(v: string | null): number {
+  const n = v !== null && /^\d{1,4}$/.test(v) ? Number(v) : PAGE;
+  return n >= 1 && n <= 1000 ? n : PAGE;
+}
+
 export function JobsList() {
   const router = useRouter();
   const sp = useSearchParams();
@@ -22,6 +28,8 @@ export function JobsList() {
   const jobType = sp.get('jobType') ?? '';
   const status = sp.get('status') ?? '';
   const before = sp.get('before') ?? '';
+  const limit = pageSize(sp.get('limit'));
+  const limitParam = limit === PAGE ? '' : String(limit);
   const [lookup, setLookup] = useState('');
   const [lookupError, setLookupError] = useState<string | null>(null);
   const [weekFrom] = useState(() => new Date(floorHour(Date.now() - 7 * 24 * HOUR_MS)).toISOString());
@@ -30,7 +38,7 @@ export function JobsList() {
   if (source) query.set('source', source);
   if (jobType) query.set('jobType', jobType);
   if (status) query.set('status', status);
-  query.set('limit', String(PAGE));
+  query.set('limit', String(limit));
   if (before) query.set('before', before);
   const list = useApi<{ jobs: Job[]; next: string | null }>(`/api/jobs/list?${query.toString()}`);
   const metrics = useApi<{ metrics: MetricsRow[] }>(`/api/jobs/metrics?from=${encodeURIComponent(weekFrom)}`);
@@ -59,7 +67,7 @@ export function JobsList() {
   const onFilter = (e: FormEvent<HTMLFormElement>) => {
     e.preventDefault();
     const f = new FormData(e.currentTarget);
-    go({ source: String(f.get('source') ?? '').trim(), jobType: String(f.get('jobType') ?? '').trim(), status: String(f.get('status') ?? '') });
+    go({ source: String(f.get('source') ?? '').trim(), jobType: String(f.get('jobType') ?? '').trim(), status: String(f.get('status') ?? ''), limit: limitParam });
   };
 
   const onLookup = (e: FormEvent<HTMLFormElement>) => {
@@ -139,7 +147,7 @@ export function JobsList() {
                   <tr key={j.id} className="clickable" onClick={() => router.push(`/jobs/${j.id}`)} data-testid="job-row" data-id={j.id} data-status={j.status} data-source={j.source}>
                     <td className="mono nowrap"><Link href={`/jobs/${j.id}`} title={j.id} onClick={(e) => e.stopPropagation()}>{shortId(j.id)}</Link></td>
                     <td className="mono">{j.source}</td>
-                    <td>{j.job_type}</td>
+                    <td className="nowrap">{j.job_type}</td>
                     <td><StatusPill status={j.status} /></td>
                     <td className="num">{j.attempts}/{j.max_attempts}</td>
                     <td className="num">{j.priority}</td>
@@ -155,8 +163,8 @@ export function JobsList() {
         <div className="pager">
           <span>{jobs ? `${jobs.length} job${jobs.length === 1 ? '' : 's'} on this page` : ' '}</span>
           <div className="row">
-            {before ? <button type="button" className="btn btn-sm" onClick={() => go({ source, jobType, status })} data-testid="first-page">Newest</button> : null}
-            <button type="button" className="btn btn-sm" disabled={!list.data?.next} onClick={() => list.data?.next && go({ source, jobType, status, before: list.data.next })} data-testid="next-page">
+            {before ? <button type="button" className="btn btn-sm" onClick={() => go({ source, jobType, status, limit: limitParam })} data-testid="first-page">Newest</button> : null}
+            <button type="button" className="btn btn-sm" disabled={!list.data?.next} onClick={() => list.data?.next && go({ source, jobType, status, limit: limitParam, before: list.data.next })} data-testid="next-page">
               Older →
             </button>
           </div>

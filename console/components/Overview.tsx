@@ -224,8 +224,8 @@ export function Overview({ tokenRequired }: { tokenRequired: boolean }) {
                     <tr><td colSpan={5} className="table-empty">Nothing queued or processing.</td></tr>
                   ) : depthRows.map((r) => (
                     <tr key={`${r.source}|${r.job_type}`} className="clickable" onClick={() => router.push(`/jobs?source=${encodeURIComponent(r.source)}&jobType=${encodeURIComponent(r.job_type)}`)} data-testid="depth-row" data-source={r.source} data-job-type={r.job_type}>
-                      <td className="mono">{r.source}</td>
-                      <td>{r.job_type}</td>
+                      <td className="mono nowrap">{r.source}</td>
+                      <td className="nowrap">{r.job_type}</td>
                       <td className="num nowrap" data-col="queued" data-value={r.queued}>
                         {fmtNumber(r.queued)}
                         {r.due_now !== r.queued ? <span className="faint"> ({fmtNumber(r.due_now)} due)</span> : null}
@@ -251,8 +251,8 @@ export function Overview({ tokenRequired }: { tokenRequired: boolean }) {
                     <tr><td colSpan={5} className="table-empty">{noMetrics ?? 'No attempt ended in the last 7 days.'}</td></tr>
                   ) : success.map((r) => (
                     <tr key={`${r.source}|${r.jobType}`} data-testid="success-row" data-source={r.source} data-job-type={r.jobType}>
-                      <td className="mono">{r.source}</td>
-                      <td>{r.jobType}</td>
+                      <td className="mono nowrap">{r.source}</td>
+                      <td className="nowrap">{r.jobType}</td>
                       <td className="num" data-col="completed">{fmtNumber(r.completed)}</td>
                       <td className="num" data-col="failed">{fmtNumber(r.failed + r.leaseExpired)}</td>
                       <td className="num" style={{ color: rateColor(r.rate), fontWeight: 600 }}>{fmtPct(r.rate)}</td>
@@ -275,8 +275,8 @@ export function Overview({ tokenRequired }: { tokenRequired: boolean }) {
                     <tr><td colSpan={4} className="table-empty">No unresolved dead letters.</td></tr>
                   ) : dlq.map((r) => (
                     <tr key={`${r.source}|${r.jobType}`} className="clickable" onClick={() => router.push(`/dead-letters?source=${encodeURIComponent(r.source)}`)} data-testid="dlq-row" data-source={r.source} data-job-type={r.jobType}>
-                      <td className="mono">{r.source}</td>
-                      <td>{r.jobType}</td>
+                      <td className="mono nowrap">{r.source}</td>
+                      <td className="nowrap">{r.jobType}</td>
                       <td className="num" data-col="count">{fmtNumber(r.count)}</td>
                       <td className="num nowrap" title={fmtTime(r.last)}>{fmtAgo(r.last, now)}</td>
                     </tr>

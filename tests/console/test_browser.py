@@ -235,6 +235,17 @@ def test_jobs_list_filters(app: ConsoleServer, browser: Browser, scenario: Scena
     b.goto(app.url + "/jobs?source=odoo&status=failed")
     b.wait_for_function("""(() => { const r = [...document.querySelectorAll('[data-testid=job-row]')];
         return r.length === 2 && r.every(e => e.dataset.source === 'odoo' && e.dataset.status === 'failed'); })()""")
+    # keyset paging through the list, 5 jobs a page
+    ids = [r[0] for r in sql.execute("SELECT id::text FROM mcp_jobs.jobs ORDER BY id DESC")]
+    b.goto(app.url + "/jobs?limit=5")
+    b.wait_for_function("document.querySelectorAll('[data-testid=job-row]').length === 5")
+    assert b.attrs("[data-testid=job-row]", "data-id") == ids[:5]
+    b.click("[data-testid=next-page]")
+    b.wait_for_url(f"/jobs\\?limit=5&before={ids[4]}$")
+    b.wait_for_function(f"document.querySelector('[data-testid=job-row]')?.dataset.id === '{ids[5]}'")
+    assert b.attrs("[data-testid=job-row]", "data-id") == ids[5:10]
+    b.click("[data-testid=first-page]")
+    b.wait_for_function(f"document.querySelector('[data-testid=job-row]')?.dataset.id === '{ids[0]}'")
     # lookup by id
     job = scenario.completed[0]
     b.fill("[data-testid=lookup-input]", job)
