@@ -131,6 +131,9 @@ export function Overview({ tokenRequired }: { tokenRequired: boolean }) {
   const alertRows = useMemo(() => (alerts.data?.alerts ?? []).filter((a) => source === null || a.source === source), [alerts.data, source]);
 
   const errors = [stats.error, depth.error, alerts.error, groups.error, metrics.error];
+  // a read that failed before it ever loaded: its place says so instead of loading forever
+  const failed = (h: { data: unknown; error: unknown }) => h.data === undefined && h.error !== undefined;
+  const NOT_LOADED = 'Not loaded: see the error above.';
   const hasData = stats.data !== undefined;
   const fresh = stats.data !== undefined && stats.data.stats.total === 0 && (groups.data?.groups.length ?? 0) === 0 && source === null;
   const noMetrics =
@@ -170,7 +173,9 @@ export function Overview({ tokenRequired }: { tokenRequired: boolean }) {
             <h2>Alerts</h2>
             <span className="hint">thresholds: the mcp_jobs.alert_* settings</span>
           </div>
-          {alerts.data === undefined ? (
+          {failed(alerts) ? (
+            <div className="all-clear">{NOT_LOADED}</div>
+          ) : alerts.data === undefined ? (
             <div className="panel-body"><div className="skeleton" style={{ width: '50%' }} /></div>
           ) : alertRows.length === 0 ? (
             <div className="all-clear" data-testid="alerts-clear"><span className="dot" style={{ background: 'var(--accent)' }} /> No alerts: every source is within its thresholds.</div>
@@ -192,7 +197,7 @@ export function Overview({ tokenRequired }: { tokenRequired: boolean }) {
             <Link key={t.key} href={t.key === 'dead_letter_unresolved' ? '/dead-letters' : source ? `${t.href}${t.href.includes('?') ? '&' : '?'}source=${encodeURIComponent(source)}` : t.href} className="tile" data-testid={`stat-${t.key}`}>
               <div className="tile-label"><span className="dot" style={{ background: t.color }} />{t.label}</div>
               <div className="tile-value" data-value={stats.data ? String(stats.data.stats[t.key]) : ''}>
-                {stats.data ? fmtNumber(stats.data.stats[t.key] as number) : <div className="skeleton" style={{ width: '50%', height: 20, marginTop: 4 }} />}
+                {stats.data ? fmtNumber(stats.data.stats[t.key] as number) : failed(stats) ? <span className="faint">—</span> : <div className="skeleton" style={{ width: '50%', height: 20, marginTop: 4 }} />}
               </div>
             </Link>
           ))}
@@ -209,7 +214,7 @@ export function Overview({ tokenRequired }: { tokenRequired: boolean }) {
           </section>
         ) : null}
 
-        {fresh ? null : <MetricsCharts points={chart.points} range={range} series={chart.series} noMetrics={metrics.data === undefined ? 'Loading…' : noMetrics} />}
+        {fresh ? null : <MetricsCharts points={chart.points} range={range} series={chart.series} noMetrics={failed(metrics) ? NOT_LOADED : metrics.data === undefined ? 'Loading…' : noMetrics} />}
 
         <div className="grid grid-3">
           <section className="panel" data-testid="queue-depth">
@@ -220,7 +225,9 @@ export function Overview({ tokenRequired }: { tokenRequired: boolean }) {
                   <tr><th>Source</th><th>Job type</th><th className="num" title="queued jobs (of which due now: claimable now)">Queued</th><th className="num">Processing</th><th className="num" title="age of the oldest queued job">Oldest</th></tr>
                 </thead>
                 <tbody>
-                  {depth.data === undefined ? <SkeletonRows cols={5} rows={3} /> : depthRows.length === 0 ? (
+                  {failed(depth) ? (
+                    <tr><td colSpan={5} className="table-empty">{NOT_LOADED}</td></tr>
+                  ) : depth.data === undefined ? <SkeletonRows cols={5} rows={3} /> : depthRows.length === 0 ? (
                     <tr><td colSpan={5} className="table-empty">Nothing queued or processing.</td></tr>
                   ) : depthRows.map((r) => (
                     <tr key={`${r.source}|${r.job_type}`} className="clickable" onClick={() => router.push(`/jobs?source=${encodeURIComponent(r.source)}&jobType=${encodeURIComponent(r.job_type)}`)} data-testid="depth-row" data-source={r.source} data-job-type={r.job_type}>
@@ -247,7 +254,9 @@ export function Overview({ tokenRequired }: { tokenRequired: boolean }) {
                   <tr><th>Source</th><th>Job type</th><th className="num">Completed</th><th className="num">Failed</th><th className="num">Rate</th></tr>
                 </thead>
                 <tbody>
-                  {metrics.data === undefined ? <SkeletonRows cols={5} rows={3} /> : success.length === 0 ? (
+                  {failed(metrics) ? (
+                    <tr><td colSpan={5} className="table-empty">{NOT_LOADED}</td></tr>
+                  ) : metrics.data === undefined ? <SkeletonRows cols={5} rows={3} /> : success.length === 0 ? (
                     <tr><td colSpan={5} className="table-empty">{noMetrics ?? 'No attempt ended in the last 7 days.'}</td></tr>
                   ) : success.map((r) => (
                     <tr key={`${r.source}|${r.jobType}`} data-testid="success-row" data-source={r.source} data-job-type={r.jobType}>
@@ -271,7 +280,9 @@ export function Overview({ tokenRequired }: { tokenRequired: boolean }) {
                   <tr><th>Source</th><th>Job type</th><th className="num">Count</th><th className="num">Last failed</th></tr>
                 </thead>
                 <tbody>
-                  {groups.data === undefined ? <SkeletonRows cols={4} rows={3} /> : dlq.length === 0 ? (
+                  {failed(groups) ? (
+                    <tr><td colSpan={4} className="table-empty">{NOT_LOADED}</td></tr>
+                  ) : groups.data === undefined ? <SkeletonRows cols={4} rows={3} /> : dlq.length === 0 ? (
                     <tr><td colSpan={4} className="table-empty">No unresolved dead letters.</td></tr>
                   ) : dlq.map((r) => (
                     <tr key={`${r.source}|${r.jobType}`} className="clickable" onClick={() => router.push(`/dead-letters?source=${encodeURIComponent(r.source)}`)} data-testid="dlq-row" data-source={r.source} data-job-type={r.jobType}>

@@ -66,7 +66,7 @@ export function clientErrorResponse(e: McpJobsError): NextResponse {
     return fail(502, {
       code: 'upstream_auth',
       message: `Supabase refused the console's key (HTTP ${e.status}${e.kind === 'postgrest' ? ' ' + e.code : ''}: ${e.message})`,
-      detail: upstreamDescription(e),
+      detail: e.kind === 'postgrest' ? null : upstreamDescription(e),
       hint: 'Set SUPABASE_SERVICE_ROLE_KEY to the project\'s service_role key (a key of a role with access to mcp_jobs).',
     });
   }

@@ -351,6 +351,11 @@ def test_wrong_key_banner(supa: Supa, browser: Browser, out_dir: str) -> None:
         text = browser.text("[data-testid=error-banner][data-code=upstream_auth]")
         assert "refused the console's key" in text and "SUPABASE_SERVICE_ROLE_KEY" in text
         assert browser.count("[data-testid=open-banner]") == 1  # this one has no token: it says so
+        # nothing pretends to be loading: each place says it was not loaded
+        browser.wait_for_function("document.querySelector('[data-testid=queue-depth]').innerText.includes('Not loaded')")
+        browser.wait_for_function("document.querySelectorAll('.skeleton, [data-testid=loading]').length === 0")
+        assert "Not loaded" in browser.text("[data-testid=alerts]")
+        assert "Not loaded" in browser.text("[data-testid=chart-throughput]")
         shot(browser, out_dir, "14-wrong-key.png")
 
 
