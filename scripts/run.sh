@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: builds and installs mcp_jobs into the local PostgreSQL 15, starts a throwaway cluster
 # on a free port with the extension created (and Supabase's API roles), PostgREST 12.0.2 behind nginx
-# serving /rest/v1 like Supabase's gateway, and prints how to reach them. Ctrl-C stops everything.
+# serving /rest/v1 like Supabase's gateway, and the console (console/, built with `next build` when its
+# sources changed, run with `next start`), and prints how to reach them. Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

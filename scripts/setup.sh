@@ -84,4 +84,20 @@ for d in tests/e2e bench; do
     fi
   fi
 done
+# --- console (issue 15): the client package clients/js, the Next.js console and its tests ---
+# Debian's chromium for the console's browser tests, driven by playwright-core (Playwright's own
+# browser download is not used)
+if ! command -v chromium >/dev/null; then
+  echo "setup: installing Debian package: chromium"
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+# clients/js first: the console's file: dependency on it does not install its dependencies
+for d in clients/js console tests/console; do
+  if [ ! -d "$d/node_modules" ] || [ "$d/package-lock.json" -nt "$d/node_modules/.package-lock.json" ]; then
+    echo "setup: npm ci in $d"
+    (cd "$d" && npm ci --silent --no-audit --no-fund >/dev/null)
+  fi
+done
+# --- end console ---
 echo "setup: ok"

@@ -1,0 +1,379 @@
+"""The console in a real headless Chromium (Debian's chromium driven by playwright-core): sign in with
+the API token, the empty state of a fresh install, then the scenario of issue 15 — jobs of two
+sources enqueued through /api/jobs/enqueue, some completed and some dead-lettered by the SQL worker
+functions, metrics aggregated — and what an operator sees and does: the overview's counts and a
+drawn chart, an alert once a threshold is crossed, the jobs list filtered, a job's runs and events,
+Cancel, requeue and resolve of dead letters (each checked in SQL), and the error banners of a
+stopped PostgREST and a wrong key. Each page's screenshot goes to tests/console/out/.
+
+The tests of this module run in order and share one stack, one console and one browser."""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+import pytest
+import requests
+from browser import Browser, available
+from conftest import Supa, console, start_supa
+from console_stack import ConsoleServer
+from e2e_stack import mint_jwt
+from pgharness import wait_until
+
+TOKEN = "browser-test-token-" + "y" * 24
+# the alert thresholds of the test database: a source with more than 6 queued or processing jobs is
+# a warning, more than 12 critical
+SETTINGS = {"mcp_jobs.alert_queue_depth_warning": "6", "mcp_jobs.alert_queue_depth_critical": "12"}
+
+
+@pytest.fixture(scope="module")
+def supa(console_built: None) -> Iterator[Supa]:
+    yield from start_supa(SETTINGS)
+
+
+@pytest.fixture(scope="module")
+def app(supa: Supa) -> Iterator[ConsoleServer]:
+    yield from console(supa.env(MCP_JOBS_API_TOKEN=TOKEN))
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    why = available()
+    if why is not None:
+        pytest.fail(why)
+    b = Browser()
+    try:
+        yield b
+    finally:
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def sql(supa: Supa) -> Iterator[psycopg.Connection]:
+    conn = supa.connect()
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def shot(b: Browser, out_dir: str, name: str) -> None:
+    b.screenshot(os.path.join(out_dir, name))
+
+
+def one(conn: psycopg.Connection, q: str, *args: Any) -> Any:
+    row = conn.execute(q, args).fetchone()
+    assert row is not None
+    return row[0]
+
+
+@dataclass
+class Scenario:
+    jobs: dict[str, list[str]] = field(default_factory=dict)  # source -> job ids in enqueue order
+    completed: list[str] = field(default_factory=list)
+    dead: dict[str, str] = field(default_factory=dict)  # job id -> dead letter id
+    dead_errors: dict[str, str] = field(default_factory=dict)  # job id -> error
+
+
+def enqueue(app: ConsoleServer, source: str, job_type: str, payload: dict[str, Any]) -> str:
+    r = requests.post(f"{app.url}/api/jobs/enqueue", json={"source": source, "jobType": job_type, "payload": payload},
+                      headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+    assert r.status_code == 200, r.text
+    return str(r.json()["jobId"])
+
+
+@pytest.fixture(scope="module")
+def scenario(app: ConsoleServer, sql: psycopg.Connection) -> Scenario:
+    """odoo: 8 jobs (5 discovery, 3 sync), n8n: 5 sync jobs, through the console's API. Then in SQL,
+    as workers would: odoo 4 completed, 2 dead-lettered, 1 processing, 1 queued; n8n 2 completed,
+    1 dead-lettered, 2 queued; and the hourly metrics aggregated."""
+    sc = Scenario()
+    sc.jobs["odoo"] = [enqueue(app, "odoo", "discovery" if i < 5 else "sync", {"host": f"erp-{i}"}) for i in range(8)]
+    sc.jobs["n8n"] = [enqueue(app, "n8n", "sync", {"workflow": i}) for i in range(5)]
+
+    def run(source: str, outcome: str, error: str = "") -> str:
+        job, run_id = sql.execute("SELECT id::text, run_id::text FROM mcp_jobs.claim_next_job('worker-1', ARRAY[%s])",
+                                  (source,)).fetchone() or (None, None)
+        assert job is not None
+        if outcome == "complete":
+            sql.execute("SELECT mcp_jobs.complete_job(%s, %s, '{\"found\": 3}')", (job, run_id))
+            sc.completed.append(job)
+        elif outcome == "dead":
+            sc.dead[job] = one(sql, "SELECT mcp_jobs.fail_job(%s, %s, %s, false) ->> 'dead_letter_id'", job, run_id, error)
+            sc.dead_errors[job] = error
+        return str(job)
+
+    for outcome, error in [("complete", ""), ("complete", ""), ("dead", "invalid credentials for erp"), ("complete", ""),
+                           ("dead", "upstream timeout after 30 s"), ("complete", ""), ("leave", "")]:
+        run("odoo", outcome, error)
+    for outcome, error in [("complete", ""), ("dead", "n8n webhook returned 500"), ("complete", "")]:
+        run("n8n", outcome, error)
+    sql.execute("SELECT mcp_jobs.aggregate_metrics(now() - interval '1 hour', now() + interval '1 hour')")
+    return sc
+
+
+def stats(sql: psycopg.Connection) -> dict[str, int]:
+    return dict(one(sql, "SELECT mcp_jobs.get_job_stats()"))
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def test_sign_in_once(app: ConsoleServer, browser: Browser, out_dir: str) -> None:
+    b = browser
+    b.goto(app.url + "/jobs?status=queued")
+    b.wait_for_url(r"/login\?next=")
+    b.wait_for("[data-testid=sign-in-form]")
+    b.fill("#token", "not-the-token")
+    b.click("[data-testid=sign-in]")
+    b.wait_for("[data-testid=sign-in-error]")
+    assert "not the API token" in b.text("[data-testid=sign-in-error]")
+    shot(b, out_dir, "01-sign-in.png")
+    b.fill("#token", TOKEN)
+    b.click("[data-testid=sign-in]")
+    b.wait_for_url(r"/jobs\?status=queued$")
+    b.wait_for("[data-testid=jobs-page]")
+    session = [c for c in b.cookies() if c["name"] == "mcp_jobs_session"]
+    assert len(session) == 1
+    assert session[0]["httpOnly"] is True and session[0]["sameSite"] == "Strict"
+    assert TOKEN not in session[0]["value"]
+
+
+def test_empty_state_of_a_fresh_install(app: ConsoleServer, browser: Browser, out_dir: str) -> None:
+    b = browser
+    b.goto(app.url + "/")
+    b.wait_for("[data-testid=fresh-install]")
+    assert "/api/jobs/enqueue" in b.text("[data-testid=fresh-install]")
+    assert "Authorization: Bearer" in b.text("[data-testid=fresh-install]")
+    b.wait_for("[data-testid=alerts-clear]")
+    assert b.attr("[data-testid=stat-total] .tile-value", "data-value") == "0"
+    assert b.count("[data-testid=chart-throughput]") == 0  # no empty charts before the first job
+    assert "Nothing queued" in b.text("[data-testid=queue-depth]")
+    shot(b, out_dir, "02-overview-empty.png")
+    b.goto(app.url + "/jobs")
+    b.wait_for("[data-testid=jobs-empty]")
+    assert "No jobs yet" in b.text("[data-testid=jobs-empty]")
+    b.goto(app.url + "/dead-letters")
+    b.wait_for("[data-testid=dl-empty]")
+
+
+def test_overview_counts_and_charts(app: ConsoleServer, browser: Browser, scenario: Scenario, sql: psycopg.Connection,
+                                    out_dir: str) -> None:
+    b = browser
+    want = stats(sql)
+    assert (want["total"], want["completed"], want["failed"], want["processing"], want["queued"]) == (13, 6, 3, 1, 3)
+    b.goto(app.url + "/")
+    b.wait_for(f"[data-testid=stat-total] .tile-value[data-value='{want['total']}']")
+    for k in ("queued", "processing", "completed", "failed", "cancelled", "dead_letter_unresolved"):
+        assert b.attr(f"[data-testid=stat-{k}] .tile-value", "data-value") == str(want[k]), k
+    # the charts are drawn: bars with a height, lines with a path
+    b.wait_for_function("""[...document.querySelectorAll('[data-testid=chart-throughput] path.recharts-rectangle')]
+                             .some(p => p.getBoundingClientRect().height > 2)""")
+    b.wait_for_function("""[...document.querySelectorAll('[data-testid=chart-run] .recharts-line-dots circle, '
+                             + '[data-testid=chart-run] path.recharts-line-curve')].length > 0""")
+    # queue depth as in SQL
+    depth = {(s, t): (q, p) for s, t, q, p in sql.execute("SELECT source, job_type, queued, processing FROM mcp_jobs.queue_depth()")}
+    rows = b.count("[data-testid=depth-row]")
+    assert rows == len(depth)
+    for (s, t), (q, p) in depth.items():
+        sel = f"[data-testid=depth-row][data-source='{s}'][data-job-type='{t}']"
+        assert b.attr(f"{sel} [data-col=queued]", "data-value") == str(q)
+        assert b.attr(f"{sel} [data-col=processing]", "data-value") == str(p)
+    # success (from the hourly metrics) and unresolved dead letters by source and job type
+    assert b.text("[data-testid=success-row][data-source=odoo][data-job-type=discovery] [data-col=completed]") == "3"
+    assert b.text("[data-testid=success-row][data-source=odoo][data-job-type=discovery] [data-col=failed]") == "2"
+    assert b.text("[data-testid=success-row][data-source=n8n][data-job-type=sync] [data-col=failed]") == "1"
+    assert b.text("[data-testid=dlq-row][data-source=odoo][data-job-type=discovery] [data-col=count]") == "2"
+    assert b.text("[data-testid=dlq-row][data-source=n8n][data-job-type=sync] [data-col=count]") == "1"
+    # the refresh runs by itself, and says so
+    assert "every 10 s" in b.text("[data-testid=refresh-control]")
+    shot(b, out_dir, "03-overview.png")
+    # 7 days, one source
+    b.click("[data-testid=range-7d]")
+    b.wait_for_url(r"\?range=7d$")
+    b.select("[data-testid=source-select]", "odoo")
+    b.wait_for_url(r"range=7d.*source=odoo|source=odoo.*range=7d")
+    b.wait_for("[data-testid=stat-total] .tile-value[data-value='8']")
+    shot(b, out_dir, "04-overview-odoo-7d.png")
+
+
+def test_alert_once_a_threshold_is_crossed(app: ConsoleServer, browser: Browser, scenario: Scenario,
+                                           sql: psycopg.Connection, out_dir: str) -> None:
+    b = browser
+    b.goto(app.url + "/")
+    b.wait_for("[data-testid=alerts] [data-testid=alert], [data-testid=alerts-clear]")
+    assert b.count("[data-testid=alert][data-metric=queue_depth]") == 0
+    # n8n has 2 queued jobs; 5 more make 7, above the warning threshold of 6. The page is not
+    # reloaded: its refresh brings the alert.
+    for i in range(5):
+        enqueue(app, "n8n", "sync", {"burst": i})
+    assert one(sql, "SELECT count(*) FROM mcp_jobs.alerts() WHERE metric = 'queue_depth' AND source = 'n8n'") == 1
+    b.wait_for("[data-testid=alert][data-metric=queue_depth][data-source=n8n][data-level=warning]", timeout=30000)
+    assert "above 6" in b.text("[data-testid=alert][data-metric=queue_depth][data-source=n8n]")
+    shot(b, out_dir, "05-overview-alert.png")
+
+
+def test_jobs_list_filters(app: ConsoleServer, browser: Browser, scenario: Scenario, sql: psycopg.Connection,
+                           out_dir: str) -> None:
+    b = browser
+    b.goto(app.url + "/jobs")
+    total = one(sql, "SELECT count(*) FROM mcp_jobs.jobs")
+    b.wait_for_function(f"document.querySelectorAll('[data-testid=job-row]').length === {total}")
+    b.fill("[data-testid=filter-source]", "n8n")
+    b.select("[data-testid=filter-status]", "queued")
+    b.click("[data-testid=filter-apply]")
+    b.wait_for_url(r"/jobs\?source=n8n&status=queued$")
+    want = one(sql, "SELECT count(*) FROM mcp_jobs.jobs WHERE source = 'n8n' AND status = 'queued'")
+    assert want == 7
+    b.wait_for_function(f"""(() => {{ const r = [...document.querySelectorAll('[data-testid=job-row]')];
+        return r.length === {want} && r.every(e => e.dataset.source === 'n8n' && e.dataset.status === 'queued'); }})()""")
+    shot(b, out_dir, "06-jobs-filtered.png")
+    # the URL is the state: opening it again gives the same list
+    b.goto(app.url + "/jobs?source=odoo&status=failed")
+    b.wait_for_function("""(() => { const r = [...document.querySelectorAll('[data-testid=job-row]')];
+        return r.length === 2 && r.every(e => e.dataset.source === 'odoo' && e.dataset.status === 'failed'); })()""")
+    # keyset paging through the list, 5 jobs a page
+    ids = [r[0] for r in sql.execute("SELECT id::text FROM mcp_jobs.jobs ORDER BY id DESC")]
+    b.goto(app.url + "/jobs?limit=5")
+    b.wait_for_function("document.querySelectorAll('[data-testid=job-row]').length === 5")
+    assert b.attrs("[data-testid=job-row]", "data-id") == ids[:5]
+    b.click("[data-testid=next-page]")
+    b.wait_for_url(f"/jobs\\?limit=5&before={ids[4]}$")
+    b.wait_for_function(f"document.querySelector('[data-testid=job-row]')?.dataset.id === '{ids[5]}'")
+    assert b.attrs("[data-testid=job-row]", "data-id") == ids[5:10]
+    b.click("[data-testid=first-page]")
+    b.wait_for_function(f"document.querySelector('[data-testid=job-row]')?.dataset.id === '{ids[0]}'")
+    # lookup by id
+    job = scenario.completed[0]
+    b.fill("[data-testid=lookup-input]", job)
+    b.click("[data-testid=lookup-form] button[type=submit]")
+    b.wait_for_url(f"/jobs/{job}$")
+    b.wait_for("[data-testid=job-page][data-status=completed]")
+
+
+def test_job_page_runs_and_events(app: ConsoleServer, browser: Browser, scenario: Scenario, sql: psycopg.Connection,
+                                  out_dir: str) -> None:
+    b = browser
+    dead_job = next(iter(scenario.dead))
+    b.goto(f"{app.url}/jobs/{dead_job}")
+    b.wait_for("[data-testid=job-page][data-status=failed]")
+    events = [r[0] for r in sql.execute("SELECT event_type FROM mcp_jobs.job_events WHERE job_id = %s ORDER BY id", (dead_job,))]
+    assert events == ["enqueued", "started", "failed", "dead_lettered"]
+    assert b.attrs("[data-testid=event]", "data-type") == events
+    assert b.attrs("[data-testid=run-row]", "data-outcome") == ["failed"]
+    assert scenario.dead_errors[dead_job] in b.text("[data-testid=job-runs]")
+    assert b.attr("[data-testid=job-dead-letter]", "data-id") == scenario.dead[dead_job]
+    assert '"host"' in b.text("[data-testid=job-payload]")
+    shot(b, out_dir, "07-job-dead-lettered.png")
+
+    done = scenario.completed[0]
+    b.goto(f"{app.url}/jobs/{done}")
+    b.wait_for("[data-testid=job-page][data-status=completed]")
+    assert b.attrs("[data-testid=event]", "data-type") == ["enqueued", "started", "completed"]
+    assert b.attrs("[data-testid=run-row]", "data-outcome") == ["completed"]
+    assert '"found": 3' in b.text("[data-testid=job-result]")
+    assert b.count("[data-testid=cancel-job]") == 0  # only a queued job has Cancel
+    shot(b, out_dir, "08-job-completed.png")
+
+
+def test_cancel_a_queued_job(app: ConsoleServer, browser: Browser, scenario: Scenario, sql: psycopg.Connection,
+                             out_dir: str) -> None:
+    b = browser
+    job = scenario.jobs["odoo"][-1]
+    assert one(sql, "SELECT status FROM mcp_jobs.jobs WHERE id = %s", job) == "queued"
+    b.goto(f"{app.url}/jobs/{job}")
+    b.wait_for("[data-testid=job-page][data-status=queued]")
+    b.click("[data-testid=cancel-job]")
+    b.wait_for("[data-testid=cancel-confirm]")
+    shot(b, out_dir, "09-job-cancel-confirm.png")
+    b.click("[data-testid=cancel-confirm-yes]")
+    b.wait_for("[data-testid=job-page][data-status=cancelled]")
+    assert one(sql, "SELECT status FROM mcp_jobs.jobs WHERE id = %s", job) == "cancelled"
+    assert b.attrs("[data-testid=event]", "data-type")[-1] == "cancelled"
+    shot(b, out_dir, "10-job-cancelled.png")
+
+
+def test_requeue_and_resolve_dead_letters(app: ConsoleServer, browser: Browser, scenario: Scenario,
+                                          sql: psycopg.Connection, out_dir: str) -> None:
+    b = browser
+    b.goto(app.url + "/dead-letters")
+    b.wait_for("[data-testid=dl-group]")
+    assert b.count("[data-testid=dl-group]") == 3
+    b.click("[data-testid=dl-group][data-source=n8n] [data-testid=group-expand]")
+    b.wait_for("[data-testid=dl-row]")
+    shot(b, out_dir, "11-dead-letters.png")
+
+    # requeue n8n's dead letter: its job is queued again with fresh attempts
+    n8n_job = next(j for j in scenario.dead if j in scenario.jobs["n8n"])
+    b.click("[data-testid=dl-group][data-source=n8n] [data-testid=group-requeue]")
+    b.wait_for("[data-testid=toast]")
+    assert "Requeued 1 dead letter" in b.text("[data-testid=toast]")
+    assert sql.execute("SELECT status, attempts FROM mcp_jobs.jobs WHERE id = %s", (n8n_job,)).fetchone() == ("queued", 0)
+    assert one(sql, "SELECT resolution FROM mcp_jobs.dead_letter_queue WHERE id = %s", scenario.dead[n8n_job]) == "requeued"
+    b.wait_for_function("document.querySelectorAll('[data-testid=dl-group]').length === 2")
+
+    # resolve odoo's two groups at once, with a note
+    b.check("[data-testid=dl-group][data-source=odoo] >> nth=0 >> [data-testid=group-select]")
+    b.check("[data-testid=dl-group][data-source=odoo] >> nth=1 >> [data-testid=group-select]")
+    b.wait_for("[data-testid=bulkbar]")
+    assert "2 selected" in b.text("[data-testid=bulkbar]")
+    b.fill("[data-testid=bulk-note]", "credentials fixed, re-run by hand")
+    shot(b, out_dir, "12-dead-letters-selected.png")
+    b.click("[data-testid=bulk-resolve]")
+    b.wait_for_function("document.querySelector('[data-testid=toast]')?.textContent.includes('Resolved 2')")
+    odoo_dead = [scenario.dead[j] for j in scenario.dead if j in scenario.jobs["odoo"]]
+    assert sql.execute("SELECT count(*) FROM mcp_jobs.dead_letter_queue WHERE id = ANY(%s::uuid[]) AND resolution = 'resolved' "
+                       "AND resolution_note = 'credentials fixed, re-run by hand'", (odoo_dead,)).fetchone() == (2,)
+    b.wait_for("[data-testid=dl-empty]")
+    b.click("[data-testid=toggle-closed]")
+    b.wait_for("[data-testid=closed-groups] tbody tr.clickable")
+    shot(b, out_dir, "13-dead-letters-closed.png")
+
+
+def test_the_service_key_never_reaches_the_browser(supa: Supa, browser: Browser) -> None:
+    assert browser.response_count() > 50
+    assert browser.responses_containing(supa.key) == []
+    assert browser.responses_containing("SUPABASE_SERVICE_ROLE_KEY") == []
+    assert browser.responses_containing(TOKEN) == []
+    # no page error or failed request so far
+    assert browser.failed_responses() == []
+    assert browser.console_errors() == []
+
+
+def test_wrong_key_banner(supa: Supa, browser: Browser, out_dir: str) -> None:
+    bad = mint_jwt("service_role", secret="a-secret-that-is-not-postgrests-0123456789")
+    with ConsoleServer({"SUPABASE_URL": supa.stack.url, "SUPABASE_SERVICE_ROLE_KEY": bad}) as c:
+        browser.goto(c.url + "/")
+        browser.wait_for("[data-testid=error-banner][data-code=upstream_auth]")
+        text = browser.text("[data-testid=error-banner][data-code=upstream_auth]")
+        assert "refused the console's key" in text and "SUPABASE_SERVICE_ROLE_KEY" in text
+        assert browser.count("[data-testid=open-banner]") == 1  # this one has no token: it says so
+        # nothing pretends to be loading: each place says it was not loaded
+        browser.wait_for_function("document.querySelector('[data-testid=queue-depth]').innerText.includes('Not loaded')")
+        browser.wait_for_function("document.querySelectorAll('.skeleton, [data-testid=loading]').length === 0")
+        assert "Not loaded" in browser.text("[data-testid=alerts]")
+        assert "Not loaded" in browser.text("[data-testid=chart-throughput]")
+        shot(browser, out_dir, "14-wrong-key.png")
+
+
+def test_postgrest_down_banner(app: ConsoleServer, supa: Supa, browser: Browser, out_dir: str) -> None:
+    """Last: it stops PostgREST."""
+    b = browser
+    b.goto(app.url + "/")
+    b.wait_for("[data-testid=stat-total] .tile-value[data-value]:not([data-value=''])")
+    assert supa.stack.postgrest is not None
+    supa.stack.postgrest.stop()
+    wait_until(lambda: requests.get(f"{supa.stack.url}/rest/v1/", timeout=5).status_code == 502, timeout=30,
+               what="nginx answering 502")
+    # the open page notices on its own refresh, and keeps the last data
+    b.wait_for("[data-testid=error-banner][data-code=upstream_unavailable]", timeout=30000)
+    assert "Supabase is unreachable" in b.text("[data-testid=error-banner]")
+    assert b.attr("[data-testid=stat-total] .tile-value", "data-value") not in ("", None)
+    shot(b, out_dir, "15-postgrest-down-overview.png")
+    for path in ("/jobs", f"/jobs/{'0' * 8}-0000-7000-8000-{'0' * 12}", "/dead-letters"):
+        b.goto(app.url + path)
+        b.wait_for("[data-testid=error-banner][data-code=upstream_unavailable]")
+    shot(b, out_dir, "16-postgrest-down-dead-letters.png")
