@@ -42,7 +42,7 @@ BEGIN
             MESSAGE = pg_catalog.json_build_object('code', '53400', 'message', v_message,
                                                    'details', p_detail, 'hint', p_hint)::text,
             DETAIL = pg_catalog.json_build_object('status', 429, 'headers', pg_catalog.json_build_object(
-                         'Retry-After', coalesce(pg_catalog.substring(p_detail FROM 'retry after about ([0-9]+) s'), '1')))::text;
+                         'Retry-After', coalesce(pg_catalog.substring(p_detail, 'retry after about ([0-9]+) s'), '1')))::text;
     END IF;
     -- RAISE ... USING rejects NULL option values, hence the four forms.
     IF coalesce(p_detail, '') <> '' AND coalesce(p_hint, '') <> '' THEN

@@ -573,6 +573,7 @@ pub fn diagnostics() -> pgrx::JsonB {
             "preloaded": preloaded,
             "wakeups": if preloaded { "latch" } else { "polling (mcp_jobs is not in shared_preload_libraries: waiting claims look every 100 ms)" },
             "waiting_claims": crate::wake::waiting(),
+            "waiters_woken": crate::wake::wakeups(),
             "maintenance_worker": worker.unwrap_or(0) > 0,
             "lease_sweep_interval_ms": crate::config::LEASE_SWEEP_INTERVAL_MS.get(),
         })))

@@ -16,6 +16,8 @@ pub static LEASE_SWEEP_INTERVAL_MS: GucSetting<i32> = GucSetting::<i32>::new(100
 
 /// Finished jobs older than this are pruned by run_maintenance, in seconds (0 = never prune).
 pub static RETENTION_S: GucSetting<i32> = GucSetting::<i32>::new(7 * 24 * 3600);
+/// How far behind the transaction start the metrics' watermark stays, in milliseconds.
+pub static METRICS_LAG_MS: GucSetting<i32> = GucSetting::<i32>::new(2000);
 /// How long one maintenance round may prune, in milliseconds.
 pub static PRUNE_BUDGET_MS: GucSetting<i32> = GucSetting::<i32>::new(2000);
 /// Pause between two rounds of the maintenance background worker, in milliseconds (0 = paused).
@@ -100,6 +102,16 @@ pub fn init() {
 }
 
 fn init_maintenance() {
+    GucRegistry::define_int_guc(
+        c"mcp_jobs.metrics_lag",
+        c"How far behind now() maintenance adds events to the metrics.",
+        c"Covers a transaction that has taken its start time (which its events carry) but not yet published it; open transactions hold the metrics back further on their own.",
+        &METRICS_LAG_MS,
+        0,
+        3_600_000,
+        GucContext::Suset,
+        GucFlags::UNIT_MS,
+    );
     GucRegistry::define_int_guc(
         c"mcp_jobs.retention",
         c"How long finished jobs are kept before run_maintenance prunes them (0 = keep forever).",

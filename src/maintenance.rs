@@ -199,8 +199,12 @@ pub fn maintain(client: &mut SpiClient<'_>) -> JobResult<serde_json::Value> {
     merge(&mut report, metrics(client)?);
     let mut p = prune_start(client)?;
     let deadline = Instant::now() + prune_budget();
-    while !p.done && Instant::now() < deadline {
+    // at least one batch per round, then more while the budget lasts
+    while !p.done {
         prune_batch(client, &mut p)?;
+        if Instant::now() >= deadline {
+            break;
+        }
     }
     merge(&mut report, prune_report(&p));
     Ok(report)

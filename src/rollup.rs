@@ -351,7 +351,7 @@ pub fn add(
     Ok(groups.len() as i64)
 }
 
-/// The moment up to which every event is written: now() less a margin, or the start of the
+/// The moment up to which every event is written: now() less mcp_jobs.metrics_lag, or the start of the
 /// oldest other transaction open in this database, whichever is earlier (its events will carry
 /// its start time). Read from the backends' shared status, without permission checks.
 pub fn safe_watermark() -> pg_sys::TimestampTz {
@@ -359,7 +359,7 @@ pub fn safe_watermark() -> pg_sys::TimestampTz {
     // the status array for the transaction).
     unsafe {
         let now = pg_sys::GetCurrentTransactionStartTimestamp();
-        let mut w = now - 2_000_000;
+        let mut w = now - i64::from(crate::config::METRICS_LAG_MS.get()) * 1000;
         let me = pg_sys::MyProcPid;
         let db = pg_sys::MyDatabaseId;
         let n = pg_sys::pgstat_fetch_stat_numbackends();

@@ -15,7 +15,7 @@
 use crate::errors::{JobError, JobResult};
 use pgrx::pg_sys;
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// The longest wait one call may ask for.
@@ -43,6 +43,8 @@ struct Slot {
 #[repr(C)]
 struct Shared {
     waiting: AtomicU32,
+    /// waiters woken by a commit since the server started (diagnostics, tests)
+    wakeups: AtomicU64,
     nslots: u32,
     slots: [Slot; 0],
 }
@@ -127,6 +129,11 @@ pub fn mode() -> &'static str {
 /// How many claims are waiting now (0 without the preload).
 pub fn waiting() -> u32 {
     shared().map_or(0, |s| s.waiting.load(Ordering::Relaxed))
+}
+
+/// How many waiters commits have woken since the server started (0 without the preload).
+pub fn wakeups() -> u64 {
+    shared().map_or(0, |s| s.wakeups.load(Ordering::Relaxed))
 }
 
 fn hash(s: &str) -> u32 {
@@ -305,6 +312,7 @@ fn wake(which: Option<(u32, u32)>, n: usize) {
                 let proc_ = procs.add(i);
                 if (*proc_).pid as u32 == slot.pid.load(Ordering::Acquire) {
                     pg_sys::SetLatch(&mut (*proc_).procLatch);
+                    sh.wakeups.fetch_add(1, Ordering::Relaxed);
                     woken += 1;
                 }
             }

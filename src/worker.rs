@@ -150,12 +150,16 @@ fn round() -> Result<Round, String> {
     let started = in_transaction(|| Spi::connect_mut(maintenance::prune_start).map_err(text));
     match started {
         Ok(mut p) => {
-            while !p.done && Instant::now() < deadline {
+            // at least one batch per round, then more while the budget lasts
+            while !p.done {
                 let mut cur = std::panic::AssertUnwindSafe(&mut p);
                 if let Err(e) = in_transaction(move || {
                     Spi::connect_mut(|c| maintenance::prune_batch(c, &mut cur)).map_err(text)
                 }) {
                     warning!("mcp_jobs maintenance: pruning failed: {e}");
+                    break;
+                }
+                if Instant::now() >= deadline {
                     break;
                 }
             }

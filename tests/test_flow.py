@@ -9,7 +9,8 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import Counter
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import psycopg
 import pytest

@@ -157,7 +157,7 @@ def test_control_a_walk_over_the_queue_reads_thousands_of_buffers(fresh):
 
 def test_transitions_read_a_bounded_number_of_buffers(fresh):
     big_tables(fresh, queued=50_000, finished=100_000)
-    one = lambda sql, *a: fresh.execute(sql, a).fetchone()  # noqa: E731
+    one = lambda sql, *a: fresh.execute(sql, a).fetchone()
     fresh.execute("SELECT mcp_jobs.cancel_job(mcp_jobs.enqueue_job('warm', 't'))")  # the session's caches
     assert buffers(fresh, "SELECT mcp_jobs.enqueue_job('x', 't')") < 40
     jid, rid = one("SELECT id, run_id FROM mcp_jobs.claim_next_job('w', ARRAY['x'])")

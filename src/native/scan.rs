@@ -207,7 +207,13 @@ impl IndexScan {
         // set it to the number this rescan uses.
         unsafe {
             (*self.scan).numberOfKeys = n as i32;
-            pg_sys::index_rescan(self.scan, self.keys.as_mut_ptr(), n as i32, ptr::null_mut(), 0)
+            pg_sys::index_rescan(
+                self.scan,
+                self.keys.as_mut_ptr(),
+                n as i32,
+                ptr::null_mut(),
+                0,
+            )
         };
     }
 

@@ -21,6 +21,8 @@ KEYS = {
     "job_events": "id",
     "dead_letter_queue": "id",
     "metrics": "hour, source, job_type",
+    "queues": "source, job_type",
+    "schedules": "name",
 }
 
 
@@ -63,6 +65,12 @@ def source():
             conn.execute("INSERT INTO mcp_jobs.metrics (hour, source, job_type, enqueued, started, completed, "
                          "failed, success_rate, run_ms_p50, run_ms_p95) VALUES "
                          "(date_trunc('hour', now()), 'c', 'sync', 3, 2, 1, 1, 0.5, 12.5, 99.25)")
+            # flow control settings (with a rate window in progress) and a schedule
+            one("SELECT mcp_jobs.set_queue('q', p_max_concurrency => 2, p_max_queued => 100)")
+            one("SELECT mcp_jobs.set_queue('c', 'sync', p_rate_limit => 60, p_rate_period => interval '1 minute')")
+            one("SELECT mcp_jobs.pause_queue('x')")
+            one("SELECT mcp_jobs.schedule_job('nightly', '0 3 * * *', 'c', 'sync', '{\"full\": true}', "
+                "p_timezone => 'Europe/Berlin')")
             stats = one("SELECT mcp_jobs.get_job_stats()")
             assert stats["queued"] == 2 and stats["processing"] == 1 and stats["completed"] == 1
             assert stats["failed"] == 2 and stats["cancelled"] == 1 and stats["dead_letter_unresolved"] == 1
@@ -114,6 +122,7 @@ def test_dump_restore_keeps_every_row_and_the_queue_works(source, fmt, tmp_path)
     for t in list(KEYS) + ["job_events_id_seq"]:
         assert after[t] == before[t], f"{t} differs after a -F{fmt} dump and restore"
     assert before["jobs"][0] == 7 and before["job_events"][0] > 20 and before["metrics"][0] == 1
+    assert before["queues"][0] == 3 and before["schedules"][0] == 1
 
     with connect(cluster, target) as conn:
         def one(sql, *args):
@@ -149,5 +158,11 @@ def test_dump_restore_keeps_every_row_and_the_queue_works(source, fmt, tmp_path)
         one("SELECT mcp_jobs.complete_job(%s, %s)", job, run_id)
         stats = one("SELECT mcp_jobs.get_job_stats()")[0]
         assert stats["completed"] == 5 and stats["queued"] == 1 and stats["dead_letter_unresolved"] == 0
+        # the restored settings apply: 'x' is paused, 'q' caps its queue, the schedule runs once
+        one("SELECT mcp_jobs.enqueue_job('x', 'sync')")
+        assert one("SELECT count(*) FROM mcp_jobs.claim_next_job('w2', ARRAY['x'])")[0] == 0
+        assert one("SELECT queued, max_queued FROM mcp_jobs.get_queues() WHERE source = 'q'") == (0, 100)
+        assert one("SELECT mcp_jobs.run_schedules(now() + interval '1 day')")[0] == 1
+        assert one("SELECT mcp_jobs.run_schedules(now() + interval '1 day')")[0] == 0
     # the source database was not changed by the dump
     assert snapshot(cluster, "src") == before
