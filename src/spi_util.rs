@@ -88,8 +88,8 @@ pub const PLAN_EACH_CALL: Settings = &[(c"plan_cache_mode", c"force_custom_plan"
 /// of CREATE FUNCTION does, but once per call. The functions that return rows (value-per-call set
 /// returning functions) set their planner settings here instead of with SET clauses, because
 /// PostgreSQL calls such a function once for every row it returns and applies the SET clauses, and
-/// restores them (a walk over every setting on PostgreSQL 15), on each of those calls: 3.2 us per
-/// row of claim_jobs (bench/ANALYSIS.md).
+/// restores them (a walk over every setting on PostgreSQL 15), on each of those calls
+/// (docs/design.md).
 ///
 /// If `f` raises an error, the abort of the (sub)transaction restores the settings, as it does for
 /// SET clauses.

@@ -291,3 +291,37 @@ def test_old_api_refuses_before_update(cluster, archived_scripts_installed):
             assert "ALTER EXTENSION mcp_jobs UPDATE" in e.value.diag.message_hint, call
         assert snapshot(conn, table_columns(conn)) == before
     cluster.psql(f'DROP DATABASE "{db}";')
+
+
+def test_upgrade_from_the_previous_version_keeps_a_large_history(cluster, archived_scripts_installed):
+    """0.7.0 re-keys job_runs and job_events by (job_id, id): with a history of 300 000 events and
+    100 000 runs every row is kept, and the rebuilt keys find them."""
+    previous = VERSIONS[-1]
+    db = "upgrade_large_history"
+    cluster.psql(f'DROP DATABASE IF EXISTS "{db}"; CREATE DATABASE "{db}";')
+    cluster.psql(f"CREATE EXTENSION mcp_jobs VERSION '{previous}';", dbname=db)
+    with psycopg.connect(cluster.dsn(db), autocommit=True) as conn:
+        conn.execute("""INSERT INTO mcp_jobs.jobs (source, job_type, status, attempts, finished_at)
+                        SELECT 'hist', 't' || (i % 7), 'completed', 1, now() - interval '1 hour'
+                          FROM generate_series(1, 100000) i""")
+        conn.execute("""INSERT INTO mcp_jobs.job_runs (job_id, attempt, started_at, finished_at, outcome, lease_seconds)
+                        SELECT id, 1, now() - interval '2 hours', now() - interval '1 hour', 'completed', 60
+                          FROM mcp_jobs.jobs WHERE source = 'hist'""")
+        conn.execute("""INSERT INTO mcp_jobs.job_events (job_id, event_type, created_at)
+                        SELECT j.id, e, now() - interval '1 hour'
+                          FROM mcp_jobs.jobs j, unnest(ARRAY['enqueued', 'started', 'completed']) e
+                         WHERE j.source = 'hist'""")
+        digest = ("SELECT count(*), md5(string_agg(x::text, '' ORDER BY x::text)) FROM "
+                  "(SELECT job_id, id, event_type, created_at FROM mcp_jobs.job_events) x")
+        runs = ("SELECT count(*), md5(string_agg(x::text, '' ORDER BY x::text)) FROM "
+                "(SELECT job_id, id, attempt, outcome FROM mcp_jobs.job_runs) x")
+        before = (conn.execute(digest).fetchone(), conn.execute(runs).fetchone())
+        assert before[0][0] == 300000 and before[1][0] == 100000
+        conn.execute("ALTER EXTENSION mcp_jobs UPDATE")
+        assert (conn.execute(digest).fetchone(), conn.execute(runs).fetchone()) == before
+        # a job's history is read by the new key, and deleting jobs takes theirs with them
+        some = conn.execute("SELECT id FROM mcp_jobs.jobs WHERE source = 'hist' LIMIT 1").fetchone()[0]
+        detail = conn.execute("SELECT mcp_jobs.get_job(%s)", (some,)).fetchone()[0]
+        assert len(detail["events"]) == 3 and len(detail["runs"]) == 1
+        conn.execute("DELETE FROM mcp_jobs.jobs WHERE id = %s", (some,))
+        assert conn.execute("SELECT count(*) FROM mcp_jobs.job_events WHERE job_id = %s", (some,)).fetchone()[0] == 0
