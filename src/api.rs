@@ -141,6 +141,7 @@ pub fn list_jobs(
         name!(finished_at, Option<TimestampWithTimeZone>),
     ),
 > {
+    crate::native::catalog::check_version("list_jobs");
     TableIterator::new(
         list(p_source, p_job_type, p_status, p_limit, p_before).or_raise("list_jobs"),
     )
@@ -149,6 +150,7 @@ pub fn list_jobs(
 /// One job as a JSON document, with its runs, events and dead letters.
 #[pg_extern(stable, parallel_safe)]
 pub fn get_job(p_job_id: Option<pgrx::Uuid>) -> RawJsonb {
+    crate::native::catalog::check_version("get_job");
     (|| {
         let job_id = required(p_job_id, "p_job_id", "Pass the id returned by enqueue_job.")?;
         with_settings(PLAN_EACH_CALL, || {
@@ -165,6 +167,7 @@ pub fn get_job(p_job_id: Option<pgrx::Uuid>) -> RawJsonb {
 /// letters; for one source or all.
 #[pg_extern(stable, parallel_safe)]
 pub fn get_job_stats(p_source: default!(Option<&str>, "NULL")) -> RawJsonb {
+    crate::native::catalog::check_version("get_job_stats");
     (|| {
         if p_source.is_some() {
             check_name(p_source, "p_source", "source")?;
@@ -380,6 +383,7 @@ pub fn get_metrics(
         name!(wait_ms_p95, Option<f64>),
     ),
 > {
+    crate::native::catalog::check_version("get_metrics");
     TableIterator::new(
         with_settings(PLAN_EACH_CALL, || {
             metrics(p_from, p_to, p_source, p_job_type)
@@ -486,6 +490,7 @@ pub fn list_dead_letters(
         name!(resolution_note, Option<String>),
     ),
 > {
+    crate::native::catalog::check_version("list_dead_letters");
     TableIterator::new(
         dead_letters(p_source, p_job_type, p_resolved, p_limit, p_before)
             .or_raise("list_dead_letters"),
@@ -546,6 +551,7 @@ pub fn dead_letter_groups(
         name!(ids, Vec<pgrx::Uuid>),
     ),
 > {
+    crate::native::catalog::check_version("dead_letter_groups");
     TableIterator::new(groups(p_resolved).or_raise("dead_letter_groups"))
 }
 

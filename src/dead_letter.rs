@@ -74,10 +74,25 @@ fn check_note(note: Option<&str>) -> JobResult<()> {
 
 fn requeue_in(client: &mut SpiClient<'_>, id: pgrx::Uuid) -> JobResult<pgrx::Uuid> {
     lock_open(client, id)?;
-    first::<pgrx::Uuid>(run(client, &REQUEUE, &[id.into()])?, 1)?.ok_or(JobError::Internal {
+    let t = run(client, &REQUEUE, &[id.into()])?;
+    let missing = || JobError::Internal {
         context: "requeue_dead_letter",
         error: "the dead letter's job could not be queued".into(),
-    })
+    };
+    if t.is_empty() {
+        return Err(missing());
+    }
+    let r = t.first();
+    let job: pgrx::Uuid = r.get(1)?.ok_or_else(missing)?;
+    let source: String = r.get(2)?.ok_or_else(missing)?;
+    let job_type: String = r.get(3)?.ok_or_else(missing)?;
+    // back in 'queued': counted under its queue's max_queued (an operator's requeue is not
+    // refused), and a waiting claim is woken at commit
+    let mut ctx = crate::jobs::Ctx::new()?;
+    crate::flow::enqueue_gate(&mut ctx, &source, &job_type, false)?;
+    drop(ctx);
+    crate::wake::job_ready(&source, &job_type, crate::native::now());
+    Ok(job)
 }
 
 fn resolve_in(

@@ -691,6 +691,35 @@ pub fn unqueued(ctx: &mut Ctx, row: &JobRow) -> JobResult<()> {
     adjust_queued(ctx, &gov, -1)
 }
 
+/// Count afresh the queued jobs of every queue row with a max_queued cap (under its lock) and
+/// correct queued_count where it drifted (jobs inserted or changed by direct DML bypass the
+/// count). Returns how many rows it corrected. Run by each maintenance round.
+pub fn recount_queued(ctx: &mut Ctx) -> JobResult<i64> {
+    let capped: Vec<RowKey> = with_settings(|rows| {
+        rows.iter()
+            .filter(|(_, s)| s.max_queued.is_some())
+            .map(|(k, _)| k.clone())
+            .collect()
+    })?;
+    let qc = ctx.cat.queue.clone();
+    let mut fixed = 0;
+    for key in capped {
+        lock(&key, true);
+        let Some(mut q) = read_queue_row(ctx, &key)? else {
+            continue;
+        };
+        let n = count_queued(ctx, &key)?;
+        let now = (!q.row.nulls[qc.queued_count])
+            .then(|| i64::from(int_of(q.row.values[qc.queued_count])));
+        if now != Some(n) {
+            set_col(&mut q, qc.queued_count, Some(int_datum(n as i32)));
+            write_queue_row(ctx, &mut q)?;
+            fixed += 1;
+        }
+    }
+    Ok(fixed)
+}
+
 /// Queued jobs of a governing scope, counted from jobs_claim_idx (every priority) under a fresh
 /// snapshot, excluding job types that set max_queued themselves when the scope is a source.
 fn count_queued(ctx: &mut Ctx, gov: &RowKey) -> JobResult<i64> {

@@ -53,7 +53,8 @@ const PRUNE_FIRST: i32 = 1000;
 const PRUNE_MIN: i32 = 100;
 const PRUNE_MAX: i32 = 20_000;
 
-/// Step 1: take back expired leases (requeue or dead-letter).
+/// Step 1: take back expired leases (requeue or dead-letter), and correct the queued counts of
+/// capped queues.
 pub fn leases() -> JobResult<serde_json::Value> {
     let (mut requeued, mut dead_lettered, mut batches) = (0i64, 0i64, 0);
     let mut ctx = crate::jobs::Ctx::new()?;
@@ -66,10 +67,13 @@ pub fn leases() -> JobResult<serde_json::Value> {
             break;
         }
     }
+    drop(ctx); // its writes (requeued jobs, counts) visible to the recount's own call
+    let recounted = crate::flow::recount_queued(&mut crate::jobs::Ctx::new()?)?;
     Ok(json!({
         "leases_requeued": requeued,
         "leases_dead_lettered": dead_lettered,
         "leases_done": batches < EXPIRE_MAX_BATCHES,
+        "queued_counts_corrected": recounted,
     }))
 }
 
@@ -217,6 +221,7 @@ pub fn maintain(client: &mut SpiClient<'_>) -> JobResult<serde_json::Value> {
 /// next round continues.
 #[pg_extern(volatile, parallel_unsafe)]
 pub fn run_maintenance() -> pgrx::JsonB {
+    crate::native::catalog::check_version("run_maintenance");
     pgrx::JsonB(
         with_settings(PLAN_EACH_CALL, || Spi::connect_mut(maintain)).or_raise("run_maintenance"),
     )

@@ -97,7 +97,10 @@ pub fn aggregate(
         ));
     }
     run(client, &LOCK, &[])?;
-    let (written, _deleted) = crate::rollup::recompute(client, lo, hi)?;
+    // only the events before the watermark: the ones after it are the next round's to add, and
+    // counting them here would count them twice
+    let upto: Option<TimestampWithTimeZone> = first(run(client, &STATE, &[])?, 1)?;
+    let (written, _deleted) = crate::rollup::recompute(client, lo, hi, upto)?;
     Ok(Aggregated { written })
 }
 
@@ -134,7 +137,7 @@ pub fn roll_forward(client: &mut SpiClient<'_>) -> JobResult<Rolled> {
             let hour_us = 3_600_000_000i64;
             let now = crate::native::now();
             let lo = now - now.rem_euclid(hour_us) - hour_us;
-            let (w, _) = crate::rollup::recompute(client, crate::native::tstz(lo), to)?;
+            let (w, _) = crate::rollup::recompute(client, crate::native::tstz(lo), to, None)?;
             w
         }
     };
@@ -150,6 +153,7 @@ pub fn aggregate_metrics(
     p_from: default!(Option<TimestampWithTimeZone>, "NULL"),
     p_to: default!(Option<TimestampWithTimeZone>, "NULL"),
 ) -> i64 {
+    crate::native::catalog::check_version("aggregate_metrics");
     with_settings(PLAN_EACH_CALL, || {
         Spi::connect_mut(|client| aggregate(client, p_from, p_to))
     })
@@ -206,5 +210,6 @@ pub fn alerts() -> TableIterator<
         name!(message, String),
     ),
 > {
+    crate::native::catalog::check_version("alerts");
     TableIterator::new(alert_rows().or_raise("alerts"))
 }

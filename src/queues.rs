@@ -233,6 +233,7 @@ pub fn set_queue(
     p_max_concurrency_per_key: default!(Option<i32>, "NULL"),
     p_clear: default!(Option<Vec<Option<String>>>, "NULL"),
 ) -> pgrx::JsonB {
+    crate::native::catalog::check_version("set_queue");
     set(
         p_source,
         p_job_type,
@@ -253,6 +254,7 @@ pub fn pause_queue(
     p_source: Option<&str>,
     p_job_type: default!(Option<&str>, "NULL"),
 ) -> pgrx::JsonB {
+    crate::native::catalog::check_version("pause_queue");
     set(
         p_source,
         p_job_type,
@@ -273,6 +275,7 @@ pub fn resume_queue(
     p_source: Option<&str>,
     p_job_type: default!(Option<&str>, "NULL"),
 ) -> pgrx::JsonB {
+    crate::native::catalog::check_version("resume_queue");
     set(
         p_source,
         p_job_type,
@@ -359,5 +362,6 @@ pub fn get_queues() -> TableIterator<
         name!(updated_at, TimestampWithTimeZone),
     ),
 > {
+    crate::native::catalog::check_version("get_queues");
     TableIterator::new(rows().or_raise("get_queues"))
 }

@@ -261,14 +261,24 @@ fn write(client: &mut SpiClient<'_>, key: &Key, a: &Acc) -> JobResult<()> {
     Ok(())
 }
 
-/// Recompute every row of [lo, hi) (whole hours) from the events: replace them, and delete the
-/// range's rows that no longer have any event. Returns (written, deleted).
+/// Recompute every row of [lo, hi) (whole hours) from the events before `upto` (the metrics'
+/// watermark: the events after it are added by the next rounds, src/metrics.rs): replace them,
+/// and delete the range's rows that no longer have any event. Returns (written, deleted).
 pub fn recompute(
     client: &mut SpiClient<'_>,
     lo: TimestampWithTimeZone,
     hi: TimestampWithTimeZone,
+    upto: Option<TimestampWithTimeZone>,
 ) -> JobResult<(i64, i64)> {
-    let groups = collect(client, lo, hi)?;
+    let end = match upto {
+        Some(u) if u.into_inner() < hi.into_inner() => u,
+        _ => hi,
+    };
+    let groups = if end.into_inner() > lo.into_inner() {
+        collect(client, lo, end)?
+    } else {
+        HashMap::new()
+    };
     let deleted = run(
         client,
         &Stmt {

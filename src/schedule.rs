@@ -98,7 +98,7 @@ impl Spec {
 
 /// The next `p_count` (1..1000) occurrences of a cron expression after `p_after` in `p_timezone`:
 /// what schedule_job would run, to check an expression before using it.
-#[pg_extern(immutable, parallel_safe)]
+#[pg_extern(stable, parallel_safe)]
 pub fn cron_next(
     p_cron: Option<&str>,
     p_timezone: default!(Option<&str>, "'UTC'"),
@@ -153,6 +153,7 @@ pub fn schedule_job(
     p_priority: default!(Option<i32>, 5),
     p_timezone: default!(Option<&str>, "'UTC'"),
 ) -> pgrx::JsonB {
+    crate::native::catalog::check_version("schedule_job");
     (|| {
         check_name(p_name, "p_name", "schedule name")?;
         let spec = parse(p_cron, p_timezone)?;
@@ -195,6 +196,7 @@ pub fn schedule_job(
 /// Remove the schedule `p_name` (jobs it already enqueued stay). Returns the removed row.
 #[pg_extern(volatile, parallel_unsafe)]
 pub fn unschedule_job(p_name: Option<&str>) -> pgrx::JsonB {
+    crate::native::catalog::check_version("unschedule_job");
     (|| {
         check_name(p_name, "p_name", "schedule name")?;
         let name = p_name.expect("checked");
@@ -292,6 +294,7 @@ pub fn list_schedules() -> TableIterator<
         name!(updated_at, TimestampWithTimeZone),
     ),
 > {
+    crate::native::catalog::check_version("list_schedules");
     TableIterator::new(schedules().or_raise("list_schedules"))
 }
 
@@ -360,7 +363,17 @@ pub fn run_due(at: TimestampWithTimeZone) -> JobResult<i64> {
             None,
         )?;
         let mut ctx = Ctx::new()?;
-        let id = enqueue_in(&mut ctx, &job)?;
+        let id = match enqueue_in(&mut ctx, &job) {
+            Ok(id) => id,
+            // the schedule's queue is full (max_queued): this schedule waits for a later round,
+            // the others run (the cap is checked before anything is written)
+            Err(e @ JobError::QueueFull { .. }) => {
+                let (message, detail, _) = e.texts();
+                pgrx::warning!("mcp_jobs: schedule \"{name}\" not run now: {message} ({detail})");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         drop(ctx);
         let next = spec.next_after(now)?;
         Spi::connect_mut(|client| {
@@ -386,6 +399,7 @@ pub fn run_due(at: TimestampWithTimeZone) -> JobResult<i64> {
 /// occurrences early (for tests and backfills); they are not enqueued again when their time comes.
 #[pg_extern(volatile, parallel_unsafe)]
 pub fn run_schedules(p_now: default!(Option<TimestampWithTimeZone>, "NULL")) -> i64 {
+    crate::native::catalog::check_version("run_schedules");
     let at = p_now.unwrap_or_else(|| crate::native::tstz(crate::native::now()));
     with_settings(PLAN_EACH_CALL, || run_due(at)).or_raise("run_schedules")
 }

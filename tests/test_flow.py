@@ -307,3 +307,38 @@ def test_max_queued_backpressure_is_exact_under_concurrent_enqueues(cluster: Any
         row = conn.execute("SELECT queued, max_queued FROM mcp_jobs.get_queues() WHERE source = %s",
                            (source,)).fetchone()
         assert row == (cap, cap)
+
+
+def test_a_requeued_dead_letter_counts_under_max_queued(cluster: Any) -> None:
+    source = src("flow-dlq")
+    with cluster.connect() as conn:
+        conn.execute("SELECT mcp_jobs.set_queue(%s, p_max_queued => 2)", (source,))
+        conn.execute("SELECT mcp_jobs.enqueue_job(%s, 't', p_max_attempts => 1)", (source,))
+        jid, run = conn.execute("SELECT id, run_id FROM mcp_jobs.claim_next_job('d', ARRAY[%s])",
+                                (source,)).fetchone()
+        conn.execute("SELECT mcp_jobs.fail_job(%s, %s, 'boom')", (jid, run))
+        dl = conn.execute("SELECT id FROM mcp_jobs.dead_letter_queue WHERE job_id = %s", (jid,)).fetchone()[0]
+        conn.execute("SELECT mcp_jobs.enqueue_job(%s, 't')", (source,))
+        # an operator's requeue is not refused at the cap, but it counts
+        assert conn.execute("SELECT mcp_jobs.requeue_dead_letter(%s)", (dl,)).fetchone()[0] == jid
+        assert conn.execute("SELECT queued FROM mcp_jobs.get_queues() WHERE source = %s",
+                            (source,)).fetchone()[0] == 2
+        with pytest.raises(psycopg.Error) as e:
+            conn.execute("SELECT mcp_jobs.enqueue_job(%s, 't')", (source,))
+        assert e.value.sqlstate == "53400"
+
+
+def test_maintenance_corrects_a_queued_count_that_direct_dml_bypassed(cluster: Any) -> None:
+    source = src("flow-recount")
+    with cluster.connect() as conn:
+        conn.execute("SELECT mcp_jobs.set_queue(%s, p_max_queued => 5)", (source,))
+        conn.execute("SELECT mcp_jobs.enqueue_job(%s, 't')", (source,))
+        # rows written around the API: the count does not see them
+        conn.execute("INSERT INTO mcp_jobs.jobs (source, job_type) SELECT %s, 't' FROM generate_series(1, 4)",
+                     (source,))
+        assert conn.execute("SELECT count(*) FROM mcp_jobs.jobs WHERE source = %s", (source,)).fetchone()[0] == 5
+        report = conn.execute("SELECT mcp_jobs.run_maintenance()").fetchone()[0]
+        assert report["queued_counts_corrected"] >= 1
+        with pytest.raises(psycopg.Error) as e:
+            conn.execute("SELECT mcp_jobs.enqueue_job(%s, 't')", (source,))
+        assert e.value.sqlstate == "53400"

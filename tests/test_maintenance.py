@@ -161,3 +161,18 @@ def test_percentiles_are_within_one_percent_of_percentile_disc(db: psycopg.Conne
                               WHERE j.source = 'pct'""").fetchone()
     assert math.isclose(p50, e50, rel_tol=0.01), (p50, e50)
     assert math.isclose(p95, e95, rel_tol=0.01), (p95, e95)
+
+
+def test_a_recomputation_and_the_next_rounds_count_each_event_once(db: psycopg.Connection[Any]) -> None:
+    """aggregate_metrics() between rounds counts the events up to the watermark only; the rounds
+    after it add the rest, once."""
+    db.execute("SET mcp_jobs.metrics_lag = 0")
+    db.execute("SELECT mcp_jobs.enqueue_job('once', 't') FROM generate_series(1, 20)")
+    db.execute("SELECT mcp_jobs.run_maintenance()")
+    db.execute("SELECT mcp_jobs.enqueue_job('once', 't') FROM generate_series(1, 5)")
+    db.execute("SELECT mcp_jobs.aggregate_metrics()")  # the 5 are after the watermark
+    assert db.execute("SELECT sum(enqueued) FROM mcp_jobs.metrics WHERE source = 'once'").fetchone()[0] == 20
+    for _ in range(3):
+        db.execute("SELECT mcp_jobs.run_maintenance()")
+        db.execute("SELECT mcp_jobs.aggregate_metrics()")
+    assert db.execute("SELECT sum(enqueued) FROM mcp_jobs.metrics WHERE source = 'once'").fetchone()[0] == 25

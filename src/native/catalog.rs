@@ -217,6 +217,15 @@ pub fn catalog() -> JobResult<Catalog> {
     Ok(c)
 }
 
+/// Raise 55000 when the installed extension is not this library's version (a read that would fail
+/// on a missing relation of the new version says why instead).
+pub fn check_version(funcname: &'static str) {
+    use crate::errors::OrRaise;
+    if let Err(e) = catalog() {
+        Err::<(), _>(e).or_raise(funcname)
+    }
+}
+
 /// The OID of the queues table, if the catalog is loaded (for the invalidation callback).
 pub fn queues_oid() -> Option<pg_sys::Oid> {
     CATALOG.with(|c| c.borrow().as_ref().map(|c| c.queues))

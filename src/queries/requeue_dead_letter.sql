@@ -1,5 +1,6 @@
 -- $1 dead letter id (locked and open). If the job row is gone it is restored from the dead letter's
--- copy; the job is queued with fresh attempts, the dead letter closed as 'requeued'.
+-- copy; the job is queued with fresh attempts, the dead letter closed as 'requeued'. Returns the
+-- job's id and queue (the caller counts it under a max_queued cap and wakes a waiting claim).
 WITH dl AS (
     UPDATE mcp_jobs.dead_letter_queue
        SET resolved = true, resolved_at = now(), resolution = 'requeued'
@@ -14,9 +15,9 @@ WITH dl AS (
        SET status = 'queued', attempts = 0, run_at = now(), finished_at = NULL,
            lease_expires_at = NULL, updated_at = now()
      WHERE mcp_jobs.jobs.status = 'failed'
-    RETURNING id
+    RETURNING id, source, job_type
 ), ev AS (
     INSERT INTO mcp_jobs.job_events (job_id, event_type, data)
     SELECT id, 'requeued', jsonb_build_object('dead_letter_id', $1) FROM restored
 )
-SELECT id FROM restored
+SELECT id, source, job_type FROM restored

@@ -85,6 +85,24 @@ mod tests {
     }
 
     #[pg_test]
+    fn a_full_queue_holds_back_its_schedule_only() {
+        exec("SELECT mcp_jobs.set_queue('full', p_max_queued => 1)");
+        exec("SELECT mcp_jobs.enqueue_job('full', 'x')");
+        exec("SELECT mcp_jobs.schedule_job('a-full', '* * * * *', 'full', 'tick')");
+        exec("SELECT mcp_jobs.schedule_job('b-free', '* * * * *', 'free', 'tick')");
+        let n: i64 = q("SELECT mcp_jobs.run_schedules(now() + interval '1 minute')");
+        assert_eq!(n, 1, "the other schedule runs");
+        let jobs: String = q("SELECT string_agg(source, ',' ORDER BY source) FROM mcp_jobs.jobs WHERE job_type = 'tick'");
+        assert_eq!(jobs, "free");
+        // the held one stays due, and runs once its queue has room
+        let due: bool = q("SELECT next_run_at <= now() + interval '1 minute' FROM mcp_jobs.schedules WHERE name = 'a-full'");
+        assert!(due);
+        exec("SELECT mcp_jobs.cancel_job(id) FROM mcp_jobs.jobs WHERE source = 'full' AND job_type = 'x'");
+        let n: i64 = q("SELECT mcp_jobs.run_schedules(now() + interval '1 minute')");
+        assert_eq!(n, 1);
+    }
+
+    #[pg_test]
     fn enqueue_jobs_in_order_all_or_nothing() {
         let ids: Vec<Option<pgrx::Uuid>> = q(r#"SELECT mcp_jobs.enqueue_jobs('[
                  {"source": "n8n", "job_type": "sync", "payload": {"i": 0}},
