@@ -106,6 +106,9 @@ where
     result
 }
 
+/// The pause before the next round while pruning has a backlog.
+const BACKLOG_PAUSE: Duration = Duration::from_secs(1);
+
 fn round() -> Result<Round, String> {
     let installed = in_transaction(|| {
         Spi::get_one::<bool>(
@@ -220,6 +223,10 @@ pub extern "C-unwind" fn mcp_jobs_maintenance_main(_arg: pg_sys::Datum) {
         if Instant::now() < next_round {
             continue; // woken early (reload); wait for the rest of the interval
         }
+        // a round that left prunable jobs (a backlog larger than its budget) is followed by the
+        // next one after a second, not after the whole interval: pruning then keeps pace with
+        // any sustained rate (each round costs in proportion to the work since the last one)
+        let mut backlog = false;
         match round() {
             Ok(Round::NoExtension) => {
                 if installed != Some(false) {
@@ -228,6 +235,7 @@ pub extern "C-unwind" fn mcp_jobs_maintenance_main(_arg: pg_sys::Datum) {
                 installed = Some(false);
             }
             Ok(Round::Done(report)) => {
+                backlog = report.get("prune_done") == Some(&serde_json::Value::Bool(false));
                 if installed != Some(true) {
                     log!("mcp_jobs maintenance worker: extension found in database \"{database}\"");
                 }
@@ -236,7 +244,12 @@ pub extern "C-unwind" fn mcp_jobs_maintenance_main(_arg: pg_sys::Datum) {
             }
             Err(message) => warning!("mcp_jobs maintenance round failed: {message}"),
         }
-        next_round = Instant::now() + every;
+        next_round = Instant::now()
+            + if backlog {
+                every.min(BACKLOG_PAUSE)
+            } else {
+                every
+            };
     }
     log!("mcp_jobs maintenance worker stopping");
     // Exit code 1: at shutdown the postmaster does not restart workers anyway; after a stray

@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from pgharness import Cluster
+from pgharness import Cluster, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -176,3 +176,27 @@ def test_a_recomputation_and_the_next_rounds_count_each_event_once(db: psycopg.C
         db.execute("SELECT mcp_jobs.run_maintenance()")
         db.execute("SELECT mcp_jobs.aggregate_metrics()")
     assert db.execute("SELECT sum(enqueued) FROM mcp_jobs.metrics WHERE source = 'once'").fetchone()[0] == 25
+
+
+def test_the_worker_follows_a_backlog_round_with_another_after_a_second() -> None:
+    """A backlog larger than a round's pruning (here: one batch per round) is worked off by rounds a
+    second apart, not one per maintenance_interval (60 s here)."""
+    c = Cluster(conf={"shared_preload_libraries": "'mcp_jobs'", "mcp_jobs.maintenance_interval": "'60s'",
+                      "mcp_jobs.prune_budget": "0", "mcp_jobs.retention": "'1h'"},
+                name="mcp_jobs_backlog").start()
+    try:
+        c.psql("CREATE EXTENSION mcp_jobs;")
+        with c.connect() as conn:
+            conn.execute("""INSERT INTO mcp_jobs.jobs (id, source, job_type, status, attempts, created_at, finished_at)
+                            SELECT x.id::uuid, 'old', 't', 'completed', 1, now() - interval '30 days',
+                                   now() - interval '29 days'
+                              FROM unnest(%s::text[]) x(id)""", ([old_id(i) for i in range(1, 4001)],))
+        # restarted, the worker's first round finds the backlog (before, it found no extension and
+        # waits for the interval)
+        c.stop()
+        c.start()
+        with c.connect() as conn:
+            wait_until(lambda: conn.execute("SELECT count(*) FROM mcp_jobs.jobs").fetchone()[0] == 0,
+                       timeout=45, interval=0.2, what="the backlog pruned by rounds a second apart")
+    finally:
+        c.destroy()

@@ -11,7 +11,7 @@ import pytest
 from pgharness import Cluster, wait_until
 
 # The MCP Jobs design's "Monitoring" block, verbatim.
-SEED_SQL = """\
+DESIGN_SQL = """\
 -- Job queue depth by source
 SELECT source, status, COUNT(*) as count
 FROM mcp_jobs.jobs
@@ -141,7 +141,7 @@ def test_design_queries_in_psql(pre):
         INSERT INTO mcp_jobs.dead_letter_queue (job_id, source, job_type, payload, attempts)
           SELECT mcp_jobs.uuidv7(), 'psql_a', 'sync', '{}', 3 FROM generate_series(1, 2);
     """)
-    rc, out, err = pre.psql(SEED_SQL, extra=("-A", "-t"))
+    rc, out, err = pre.psql(DESIGN_SQL, extra=("-A", "-t"))
     assert rc == 0 and "ERROR" not in err, err
     lines = [l for l in out.splitlines() if l.startswith("psql_a")]
     assert sorted(lines) == sorted(["psql_a|queued|3", "psql_a|sync|4|1", "psql_a|sync|2"]), out
