@@ -100,3 +100,18 @@ def outcome_counts(db, source):
     for r in rows:
         summary[tuple(r)] = summary.get(tuple(r), 0) + 1
     return summary
+
+
+def waiting_claims(db):
+    """Claims waiting in the server for a job (p_wait_ms) in the test database, as pg_stat_activity
+    shows them: their backend sleeps in the extension's wait."""
+    return db.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Extension' "
+        "AND (query LIKE '%%claim_next_job%%' OR query LIKE '%%claim_jobs%%')",
+        (DB,),
+    ).fetchone()[0]
+
+
+def no_waiting_claims(db, timeout=30.0):
+    """Wait until no claim is waiting (a claim left over from an earlier test ends within its wait)."""
+    wait_until(lambda: waiting_claims(db) == 0, timeout=timeout, what="no waiting claim")

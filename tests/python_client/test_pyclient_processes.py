@@ -6,7 +6,14 @@ import signal
 import time
 
 from pgharness import wait_until
-from pyclient_helpers import WorkerProcess, enqueue_many, outcome_counts, terminate_all
+from pyclient_helpers import (
+    WorkerProcess,
+    enqueue_many,
+    no_waiting_claims,
+    outcome_counts,
+    terminate_all,
+    waiting_claims,
+)
 
 
 def _completed(db, source):
@@ -18,20 +25,21 @@ def _completed(db, source):
 def test_four_worker_processes_complete_8000_jobs_exactly_once(url, key, db, source):
     n = 8000
     enqueue_many(db, source, n)
-    # two take one job per round trip (complete_and_claim_next), two claim and complete in batches
+    # two take one job per round trip (complete_and_claim_next), two claim and complete in batches; of
+    # each kind one runs until nothing is due (claims that do not wait) and one runs until SIGTERM
+    # (claims that wait in the server when nothing is due)
     configs = [
-        dict(concurrency=4),
-        dict(concurrency=4),
-        dict(concurrency=8, batch_size=16),
-        dict(concurrency=8, batch_size=16),
+        dict(concurrency=4, until_idle=True),
+        dict(concurrency=4, claim_wait=2.0),
+        dict(concurrency=8, batch_size=16, until_idle=True),
+        dict(concurrency=8, batch_size=16, claim_wait=2.0),
     ]
-    workers = [
-        WorkerProcess(url, key, source, until_idle=True, worker_id=f"{source}-w{i}", **c) for i, c in enumerate(configs)
-    ]
+    workers = [WorkerProcess(url, key, source, worker_id=f"{source}-w{i}", **c) for i, c in enumerate(configs)]
     started = time.monotonic()
     try:
-        codes = [w.wait_exit(timeout=150) for w in workers]
+        wait_until(lambda: _completed(db, source) == n, timeout=150, interval=0.2, what="every job completed")
         elapsed = time.monotonic() - started
+        codes = [workers[0].wait_exit(30), workers[2].wait_exit(30), *terminate_all([workers[1], workers[3]])]
         assert codes == [0, 0, 0, 0], [w.stderr_text() for w in workers]
         # every job: one run, completed; one 'completed' event; no failure, retry or lease expiry
         assert outcome_counts(db, source) == {(1, 0, 1, 0): n}
@@ -65,7 +73,9 @@ def test_sigkill_mid_job_the_job_is_claimed_again_after_its_lease(url, key, db, 
         "SELECT mcp_jobs.enqueue_job(%s, 'task', %s::jsonb)::text",
         (source, '{"n": 1, "sleep": 60, "sleep_on_attempts": [1]}'),
     ).fetchone()[0]
-    first = WorkerProcess(url, key, source, concurrency=1, lease_seconds=2, worker_id=f"{source}-killed")
+    first = WorkerProcess(
+        url, key, source, concurrency=1, lease_seconds=2, claim_wait=1.0, worker_id=f"{source}-killed"
+    )
     second = None
     try:
         wait_until(
@@ -77,7 +87,9 @@ def test_sigkill_mid_job_the_job_is_claimed_again_after_its_lease(url, key, db, 
         )
         first.signal(signal.SIGKILL)
         assert first.wait_exit(10) == -signal.SIGKILL
-        second = WorkerProcess(url, key, source, concurrency=1, lease_seconds=2, worker_id=f"{source}-second")
+        second = WorkerProcess(
+            url, key, source, concurrency=1, lease_seconds=2, claim_wait=1.0, worker_id=f"{source}-second"
+        )
         wait_until(
             lambda: db.execute("SELECT status = 'completed' FROM mcp_jobs.jobs WHERE id = %s", (job_id,)).fetchone()[0],
             timeout=30,
@@ -97,20 +109,27 @@ def test_sigkill_mid_job_the_job_is_claimed_again_after_its_lease(url, key, db, 
 
 
 def test_sigterm_lets_the_slow_job_finish_and_claims_nothing_after(url, key, db, source):
+    no_waiting_claims(db)
     slow = db.execute(
-        "SELECT mcp_jobs.enqueue_job(%s, 'task', %s::jsonb)::text", (source, '{"n": 7, "sleep": 2}')
+        "SELECT mcp_jobs.enqueue_job(%s, 'task', %s::jsonb)::text", (source, '{"n": 7, "sleep": 3}')
     ).fetchone()[0]
-    w = WorkerProcess(url, key, source, concurrency=2, lease_seconds=10, worker_id=f"{source}-w")
+    w = WorkerProcess(url, key, source, concurrency=2, lease_seconds=10, claim_wait=1.0, worker_id=f"{source}-w")
     try:
+        # the slow job runs and the free slot's claim waits in the server for another job
         wait_until(
-            lambda: db.execute("SELECT status = 'processing' FROM mcp_jobs.jobs WHERE id = %s", (slow,)).fetchone()[0],
+            lambda: (
+                db.execute("SELECT status = 'processing' FROM mcp_jobs.jobs WHERE id = %s", (slow,)).fetchone()[0]
+                and waiting_claims(db) == 1
+            ),
             timeout=30,
-            what="the slow job to be claimed",
+            what="the slow job claimed and a claim waiting",
         )
         signalled_at = db.execute("SELECT clock_timestamp()").fetchone()[0]
         w.signal(signal.SIGTERM)
         w.wait_event("worker:stopping", timeout=10)
-        # due jobs the worker would claim at once (a slot is free) if it had not stopped claiming
+        # the claim that was waiting when the signal came ends after its wait (1 s) with nothing; the
+        # worker sends no other. Due jobs it would claim at once (a slot is free) if it claimed:
+        no_waiting_claims(db, timeout=10)
         later = [
             db.execute("SELECT mcp_jobs.enqueue_job(%s, 'task', '{\"n\": 1}')::text", (source,)).fetchone()[0]
             for _ in range(3)
@@ -121,6 +140,12 @@ def test_sigterm_lets_the_slow_job_finish_and_claims_nothing_after(url, key, db,
             1,
             {"n": 7, "double": 14},
         )
+        # the later jobs were enqueued while the worker still ran the slow job, and stayed queued
+        assert db.execute(
+            "SELECT bool_and(l.created_at < s.finished_at) FROM mcp_jobs.jobs l, mcp_jobs.jobs s "
+            "WHERE l.id = ANY(%s) AND s.id = %s",
+            (later, slow),
+        ).fetchone()[0]
         assert (
             db.execute(
                 "SELECT count(*) FROM mcp_jobs.job_runs r JOIN mcp_jobs.jobs j ON j.id = r.job_id "

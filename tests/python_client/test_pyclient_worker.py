@@ -7,11 +7,11 @@ from datetime import timedelta
 
 import pytest
 
-from mcp_jobs import AuthError, Job, Worker, WorkerEvent
+from mcp_jobs import AuthError, Client, Job, McpJobsError, Worker, WorkerEvent
 
 from e2e_stack import mint_jwt
 from pgharness import wait_until
-from pyclient_helpers import DB, RETRY_BASE_DELAY_MS, enqueue_many, outcome_counts
+from pyclient_helpers import DB, RETRY_BASE_DELAY_MS, enqueue_many, no_waiting_claims, outcome_counts, waiting_claims
 
 
 class Recorder:
@@ -165,7 +165,7 @@ def test_a_handler_that_raises_is_retried_with_backoff_then_dead_lettered(url, k
 
     rec = Recorder()
     with Background(
-        Worker(url, key, {"flaky": flaky}, sources=[source], on_event=rec, handle_signals=False, idle_delay=(0.02, 0.1))
+        Worker(url, key, {"flaky": flaky}, sources=[source], on_event=rec, handle_signals=False, claim_wait=1.0)
     ):
         wait_until(lambda: _job_state(db, job_id) == ("failed", 3), timeout=30, what="the dead letter")
     runs = db.execute(
@@ -236,7 +236,7 @@ def test_analyze_failure_decides_the_retry_and_its_reason_is_recorded(url, key, 
             sources=[source],
             analyze_failure=analyze,
             handle_signals=False,
-            idle_delay=(0.02, 0.1),
+            claim_wait=1.0,
         )
     ):
         wait_until(
@@ -314,7 +314,16 @@ def test_heartbeats_keep_a_job_three_times_longer_than_its_lease(url, key, db, p
 
     rec = Recorder()
     with Background(
-        Worker(url, key, {"long": long}, sources=[source], lease_seconds=2, on_event=rec, handle_signals=False)
+        Worker(
+            url,
+            key,
+            {"long": long},
+            sources=[source],
+            lease_seconds=2,
+            on_event=rec,
+            handle_signals=False,
+            claim_wait=1.0,
+        )
     ):
         # meanwhile the lease sweep runs again and again: it would take the job if its lease ran out
         def swept_until_done():
@@ -353,7 +362,7 @@ def test_a_lost_lease_signals_the_handler_and_its_outcome_is_not_reported(url, k
             concurrency=2,
             on_event=rec,
             handle_signals=False,
-            idle_delay=(0.02, 0.1),
+            claim_wait=1.0,
         )
     ):
         wait_until(lambda: _job_state(db, job_id) == ("processing", 1), timeout=30, what="the first claim")
@@ -394,6 +403,7 @@ def test_stop_waits_for_jobs_in_flight_within_the_grace(url, key, db, source):
         concurrency=2,
         lease_seconds=60,
         shutdown_grace=2.0,
+        claim_wait=1.0,
         on_event=rec,
         handle_signals=False,
     )
@@ -436,6 +446,8 @@ def test_worker_arguments_are_checked(url, key):
         {"job_types": "x"},
         {"handlers": {"x": 1}},
         {"idle_delay": (0, 1)},
+        {"claim_wait": -1},
+        {"claim_wait": 60.5},
     ):
         args = {"handlers": ok, **kwargs}
         with pytest.raises(ValueError):
@@ -463,3 +475,115 @@ def test_a_result_that_cannot_be_stored_fails_without_retry(url, key, db, source
     assert rows[not_json][2] == "result_not_json"
     assert rows[too_big][0] == 1 and rows[too_big][1].startswith("the result was refused: ")
     assert rows[too_big][2] == "result_refused"
+
+
+def _wrap_claims(worker):
+    """Record every claim_next_job call of the worker: (sent, returned, job id or None)."""
+    calls = []
+    original = worker.client.claim_next_job
+
+    def claim(*a, **kw):
+        sent = time.monotonic()
+        job = original(*a, **kw)
+        calls.append((sent, time.monotonic(), kw.get("wait_ms"), job.id if job else None))
+        return job
+
+    worker.client.claim_next_job = claim
+    return calls
+
+
+def test_a_waiting_worker_takes_a_new_job_at_once(url, key, db, source):
+    """Long polling: with nothing due the worker's claim waits in the server (claim_wait, 5 s by
+    default) and returns as soon as a job is enqueued, not at the next poll."""
+    no_waiting_claims(db)
+    release = threading.Event()
+
+    def ping(job: Job):
+        release.wait(30)
+        return "pong"
+
+    worker = Worker(url, key, {"ping": ping}, sources=[source], handle_signals=False)
+    calls = _wrap_claims(worker)
+    with Background(worker) as bg:
+        wait_until(lambda: waiting_claims(db) == 1, timeout=30, what="the worker's claim to wait")
+        enqueued = time.monotonic()
+        job_id = db.execute("SELECT mcp_jobs.enqueue_job(%s, 'ping', '{}')::text", (source,)).fetchone()[0]
+        wait_until(lambda: worker.in_flight == 1, timeout=10, what="the job taken")
+        # the job is running: stop now, so that no other claim is waiting when the worker stops
+        worker.stop()
+        release.set()
+        bg.thread.join(timeout=30)
+    assert (bg.result.claimed, bg.result.completed) == (1, 1)
+    assert _job_state(db, job_id) == ("completed", 1)
+    # the claim that took the job had been sent before the enqueue, waiting 5 s, and returned at once
+    taking = [c for c in calls if c[3] == job_id]
+    assert len(taking) == 1 and len(calls) == 1, calls
+    sent, returned, wait_ms, _ = taking[0]
+    assert wait_ms == 5000 and sent < enqueued and returned - enqueued < 1.0, (sent, returned, enqueued)
+    latency = db.execute(
+        "SELECT extract(epoch FROM r.started_at - j.created_at) FROM mcp_jobs.jobs j "
+        "JOIN mcp_jobs.job_runs r ON r.job_id = j.id WHERE j.id = %s",
+        (job_id,),
+    ).fetchone()[0]
+    assert 0 <= latency < 0.5, latency
+    print(f"\nenqueue to claim by a waiting worker: {float(latency) * 1000:.0f} ms")
+
+
+def test_a_claim_waiting_when_the_worker_stops_still_runs_its_job(url, key, db, source):
+    """A claim waiting in the server cannot be withdrawn (PostgREST does not cancel a query whose
+    client goes away): when stop() comes during the wait, the worker waits for the claim's answer and
+    runs the job it brings, within the grace, instead of leaving it to its lease."""
+    no_waiting_claims(db)
+    rec = Recorder()
+    worker = Worker(url, key, {"late": lambda job: "done"}, sources=[source], on_event=rec, handle_signals=False)
+    with Background(worker) as bg:
+        wait_until(lambda: waiting_claims(db) == 1, timeout=30, what="the worker's claim to wait")
+        worker.stop()
+        wait_until(lambda: rec.of("worker:stopping"), timeout=10, what="worker:stopping")
+        job_id = db.execute("SELECT mcp_jobs.enqueue_job(%s, 'late', '{}')::text", (source,)).fetchone()[0]
+        bg.thread.join(timeout=30)
+    assert (bg.result.claimed, bg.result.completed, bg.result.abandoned) == (1, 1, 0)
+    assert _job_state(db, job_id) == ("completed", 1)
+    types = [e.type for e in rec.events]
+    assert types.index("worker:stopping") < types.index("job:claimed") < types.index("job:completed")
+    assert types[-1] == "worker:stopped" and types.count("job:claimed") == 1
+
+
+def test_a_statement_timeout_shorter_than_the_wait_shortens_it(url, db, pyc_stack, source):
+    """On Supabase API requests run under a statement timeout (8 s by default): a waiting claim that
+    runs into it (SQLSTATE 57014, HTTP 500) makes the worker wait less, once, instead of failing
+    every claim. Here a role whose statement_timeout is 1 s."""
+    db.execute(
+        """DO $$ BEGIN
+             IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'py_short') THEN
+               CREATE ROLE py_short NOLOGIN NOINHERIT BYPASSRLS;
+               GRANT py_short TO authenticator;
+               PERFORM mcp_jobs.grant_access('py_short');
+               ALTER ROLE py_short SET statement_timeout = '1s';
+             END IF;
+           END $$"""
+    )
+    db.execute("NOTIFY pgrst, 'reload config'")
+    key = mint_jwt("py_short")
+    with Client(url, key) as probe:
+
+        def times_out() -> bool:
+            try:
+                probe.claim_next_job("probe", sources=[source + "-none"], wait_ms=1500)
+            except McpJobsError as exc:
+                return exc.code == "57014"
+            return False
+
+        wait_until(times_out, timeout=30, interval=0.1, what="PostgREST to apply the role's statement_timeout")
+    rec = Recorder()
+    worker = Worker(url, key, {"t": lambda job: "ok"}, sources=[source], on_event=rec, handle_signals=False)
+    with Background(worker):
+        # the first claim times out; the next ones wait less and end without an error
+        wait_until(lambda: rec.of("claim_wait") and rec.of("idle"), timeout=30, what="a shorter wait")
+        job_id = db.execute("SELECT mcp_jobs.enqueue_job(%s, 't', '{}')::text", (source,)).fetchone()[0]
+        wait_until(lambda: _job_state(db, job_id) == ("completed", 1), timeout=30, what="the job done")
+        wait_until(lambda: len(rec.of("idle")) >= 2, timeout=10, what="an idle wait after the job")
+    [shortened] = rec.of("claim_wait")
+    assert shortened.data["was_ms"] == 5000 and 250 <= shortened.data["wait_ms"] < 1000, shortened.data
+    assert shortened.error.code == "57014" and shortened.error.status == 500
+    assert not rec.of("error"), [str(e.error) for e in rec.of("error")]
