@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import threading
+from typing import Any
 
 from mcp_jobs import Job, Worker, WorkerEvent
 
@@ -32,7 +33,7 @@ def main() -> int:
         with lock:
             out.write(json.dumps(line) + "\n")
 
-    def task(job: Job) -> dict:
+    def task(job: Job) -> dict[str, Any]:
         p = job.payload
         attempts = p.get("sleep_on_attempts")
         if p.get("sleep") and (attempts is None or job.attempt in attempts):

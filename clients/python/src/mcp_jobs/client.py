@@ -568,11 +568,12 @@ class Client:
         body["p_source"] = source
         return cast(QueueSettings, self.rpc("pause_queue", body))
 
-    def resume_queue(self, source: str, job_type: str | None = None) -> QueueSettings:
-        """Remove the pause of a queue (or source); a pause of the source still applies to its types."""
+    def resume_queue(self, source: str, job_type: str | None = None) -> QueueSettings | None:
+        """Remove the pause of a queue (or source); a pause of the source still applies to its types.
+        Returns the queue's settings, or ``None`` when no setting is left."""
         body = _args(job_type=job_type)
         body["p_source"] = source
-        return cast(QueueSettings, self.rpc("resume_queue", body))
+        return cast(QueueSettings | None, self.rpc("resume_queue", body))
 
     def get_queues(self) -> list[QueueRow]:
         """Every queue with flow-control settings, with live counts (queued, processing, claims in the
