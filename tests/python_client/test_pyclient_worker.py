@@ -3,11 +3,13 @@ retries, failure analysis, missing handlers, heartbeats, a lost lease, batches, 
 
 from __future__ import annotations
 
+import http.server
+import json
 import threading
 import time
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -631,3 +633,55 @@ def test_a_statement_timeout_shorter_than_the_wait_shortens_it(url: str, db: Db,
     assert isinstance(shortened.error, McpJobsError)
     assert shortened.error.code == "57014" and shortened.error.status == 500
     assert not rec.of("error"), [str(e.error) for e in rec.of("error")]
+
+
+class _ServerWithoutWaits(http.server.BaseHTTPRequestHandler):
+    """PostgREST over an extension older than 0.7.0: claim_next_job has no p_wait_ms (PGRST202)."""
+
+    bodies: ClassVar[list[dict[str, Any]]] = []
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+        self.bodies.append(body)
+        answer: object = []
+        status = 200
+        if "p_wait_ms" in body:
+            status, answer = 404, {"code": "PGRST202", "message": "Could not find the function", "details": None}
+        data = json.dumps(answer).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_without_waiting_claims_in_the_server_the_worker_polls() -> None:
+    """Against an extension without p_wait_ms (before 0.7.0) the worker claims without waiting and
+    sleeps idle_delay between claims, instead of stopping with the 404."""
+    _ServerWithoutWaits.bodies = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ServerWithoutWaits)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        rec = Recorder()
+        worker = Worker(
+            f"http://127.0.0.1:{server.server_address[1]}",
+            "k",
+            {"x": lambda job: None},
+            on_event=rec,
+            handle_signals=False,
+            idle_delay=(0.01, 0.05),
+        )
+        with Background(worker) as bg:
+            wait_until(lambda: len(_ServerWithoutWaits.bodies) >= 4, timeout=10, what="claims without a wait")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert bg.error is None and bg.stats.claimed == 0
+    bodies = _ServerWithoutWaits.bodies
+    assert bodies[0]["p_wait_ms"] == 5000 and all("p_wait_ms" not in b for b in bodies[1:]), bodies
+    [fallback] = rec.of("claim_wait")
+    assert fallback.data == {"wait_ms": 0, "was_ms": 5000}
+    assert not rec.of("error") and len(rec.of("idle")) == 1

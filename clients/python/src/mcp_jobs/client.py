@@ -94,11 +94,13 @@ def _interval(value: timedelta | str | None) -> str | None:
 
 
 def _wait_ms(value: int | None) -> int | None:
+    """p_wait_ms, left out when 0 (its default): a claim that does not wait works with an extension
+    older than 0.7.0, which has no p_wait_ms."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"wait_ms must be an int (milliseconds), got {value!r}")
-    return value
+    return value or None
 
 
 def _job_spec(index: int, job: JobSpec | Mapping[str, Any]) -> dict[str, Any]:

@@ -58,7 +58,8 @@ DEFAULT_CLAIM_WAIT = 5.0
 of API requests, and short enough that stopping an idle worker takes at most that long."""
 
 MIN_CLAIM_WAIT_MS = 250
-STATEMENT_TIMEOUT = "57014"
+STATEMENT_TIMEOUT = "57014"  # SQLSTATE query_canceled: the statement_timeout ended a waiting claim
+UNKNOWN_ARGUMENT = "PGRST202"  # PostgREST: no function with these argument names
 
 
 @dataclass(frozen=True)
@@ -500,6 +501,11 @@ class Worker:
                 with self._cv:
                     self._claiming = False
                     self._cv.notify_all()
+                if wait_ms and isinstance(exc, NotFoundError) and exc.code == UNKNOWN_ARGUMENT:
+                    # an extension older than 0.7.0 has no p_wait_ms: claim without waiting
+                    self._claim_wait_ms = 0
+                    self._emit("claim_wait", error=exc, wait_ms=0, was_ms=wait_ms)
+                    continue
                 if generation == self._generation:
                     self._emit("error", error=exc, operation="claim", retry_in=None)
                     self._fatal = exc
@@ -527,7 +533,9 @@ class Worker:
             if flights:
                 idle_streak = 0
                 continue
-            if not wait_ms and not until_idle:
+            answered_early = wait_ms and time.monotonic() - sent_at < wait_ms / 2000
+            if (not wait_ms or answered_early) and not until_idle:
+                # no waiting claims, or the server did not wait: do not ask again at once
                 delay = _jittered(self.idle_delay[0], self.idle_delay[1], idle_streak)
                 next_claim = time.monotonic() + delay
                 if idle_streak == 0:
