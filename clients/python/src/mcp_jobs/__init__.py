@@ -6,6 +6,9 @@ client = Client(SUPABASE_URL, SUPABASE_SERVICE_ROLE_KEY)
 job_id = client.enqueue_job("odoo", "discovery", {"host": "erp-1"}, priority=5)
 
 Worker(SUPABASE_URL, SUPABASE_SERVICE_ROLE_KEY, handlers={"discovery": discover}).run()
+
+Version 0.2.0 speaks mcp_jobs 0.7.0 (batch enqueue, waiting claims, flow control, schedules); against
+an older extension the new functions answer 404 and the worker claims without waiting.
 """
 
 from .client import Client, Id, Timestamp
@@ -49,7 +52,7 @@ from .types import (
 )
 from .worker import AnalyzeFailure, Handler, Job, RunStats, Worker, WorkerEvent
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "JSON",
