@@ -1,7 +1,7 @@
 """A worker process for the tests: `python3 pyclient_worker_proc.py '<config JSON>'`.
 
 Config: url, key, source, events (a file: one JSON line per worker event), and optionally
-concurrency, lease_seconds, batch_size, until_idle, worker_id, shutdown_grace.
+concurrency, lease_seconds, batch_size, until_idle, worker_id, shutdown_grace, claim_wait.
 
 Its one handler, `task`, follows the job's payload:
   {"n": 3}                      -> result {"n": 3, "double": 6}
@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import threading
+from typing import Any
 
 from mcp_jobs import Job, Worker, WorkerEvent
 
@@ -32,7 +33,7 @@ def main() -> int:
         with lock:
             out.write(json.dumps(line) + "\n")
 
-    def task(job: Job) -> dict:
+    def task(job: Job) -> dict[str, Any]:
         p = job.payload
         attempts = p.get("sleep_on_attempts")
         if p.get("sleep") and (attempts is None or job.attempt in attempts):
@@ -49,6 +50,7 @@ def main() -> int:
         batch_size=cfg.get("batch_size"),
         worker_id=cfg.get("worker_id"),
         shutdown_grace=cfg.get("shutdown_grace", 30.0),
+        **({"claim_wait": cfg["claim_wait"]} if "claim_wait" in cfg else {}),
         on_event=on_event,
     )
     stats = worker.run(until_idle=cfg.get("until_idle", False))

@@ -6,6 +6,9 @@ client = Client(SUPABASE_URL, SUPABASE_SERVICE_ROLE_KEY)
 job_id = client.enqueue_job("odoo", "discovery", {"host": "erp-1"}, priority=5)
 
 Worker(SUPABASE_URL, SUPABASE_SERVICE_ROLE_KEY, handlers={"discovery": discover}).run()
+
+Version 0.2.0 speaks mcp_jobs 0.7.0 (batch enqueue, waiting claims, flow control, schedules); against
+an older extension the new functions answer 404 and the worker claims without waiting.
 """
 
 from .client import Client, Id, Timestamp
@@ -18,6 +21,7 @@ from .errors import (
     NetworkError,
     NotFoundError,
     PayloadTooLargeError,
+    TooManyRequestsError,
     TransientError,
 )
 from .types import (
@@ -29,20 +33,26 @@ from .types import (
     CompletionResult,
     DeadLetter,
     DeadLetterGroup,
+    Diagnostics,
     FailureAnalysis,
     FailureResult,
     JobDetail,
     JobRow,
+    JobSpec,
     JobStats,
     MetricsRow,
     ProgressResult,
     QueueDepthRow,
+    QueueRow,
+    QueueSettings,
     RequeuedDeadLetter,
     ResolveResult,
+    Schedule,
+    ScheduleRow,
 )
 from .worker import AnalyzeFailure, Handler, Job, RunStats, Worker, WorkerEvent
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "JSON",
@@ -58,6 +68,7 @@ __all__ = [
     "ConflictError",
     "DeadLetter",
     "DeadLetterGroup",
+    "Diagnostics",
     "FailureAnalysis",
     "FailureResult",
     "Handler",
@@ -65,6 +76,7 @@ __all__ = [
     "Job",
     "JobDetail",
     "JobRow",
+    "JobSpec",
     "JobStats",
     "LeaseLostError",
     "McpJobsError",
@@ -74,10 +86,15 @@ __all__ = [
     "PayloadTooLargeError",
     "ProgressResult",
     "QueueDepthRow",
+    "QueueRow",
+    "QueueSettings",
     "RequeuedDeadLetter",
     "ResolveResult",
     "RunStats",
+    "Schedule",
+    "ScheduleRow",
     "Timestamp",
+    "TooManyRequestsError",
     "TransientError",
     "Worker",
     "WorkerEvent",

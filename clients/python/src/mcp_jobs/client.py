@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
 import requests
@@ -20,16 +20,23 @@ from .types import (
     CompletionResult,
     DeadLetter,
     DeadLetterGroup,
+    Diagnostics,
     FailureResult,
     JobDetail,
     JobRow,
+    JobSpec,
     JobStats,
     MetricsRow,
     ProgressResult,
     QueueDepthRow,
+    QueueRow,
+    QueueSettings,
     RequeuedDeadLetter,
     ResolveResult,
+    Schedule,
+    ScheduleRow,
     from_row,
+    parse_timestamp,
 )
 
 Id = str | uuid.UUID
@@ -41,6 +48,14 @@ Timestamp = str | datetime
 RowT = TypeVar("RowT")
 
 DEFAULT_TIMEOUT = 30.0
+
+MAX_WAIT_MS = 60_000
+"""The longest wait a claim may ask for (``p_wait_ms``)."""
+
+QUEUE_SETTINGS = frozenset(
+    ("paused", "max_concurrency", "max_concurrency_per_key", "rate_limit", "rate_period", "max_queued")
+)
+"""The settings set_queue's ``clear`` may name."""
 
 
 def _id(value: Id) -> str:
@@ -69,6 +84,36 @@ def _timestamp(value: Timestamp | None) -> str | None:
             raise ValueError("pass a timezone-aware datetime (e.g. datetime.now(timezone.utc))")
         return value.isoformat()
     return value
+
+
+def _interval(value: timedelta | str | None) -> str | None:
+    """An interval argument: a :class:`~datetime.timedelta` or PostgreSQL interval text."""
+    if value is None or isinstance(value, str):
+        return value
+    return f"{value.total_seconds()!r} seconds"
+
+
+def _wait_ms(value: int | None) -> int | None:
+    """p_wait_ms, left out when 0 (its default): a claim that does not wait works with an extension
+    older than 0.7.0, which has no p_wait_ms."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"wait_ms must be an int (milliseconds), got {value!r}")
+    return value or None
+
+
+def _job_spec(index: int, job: JobSpec | Mapping[str, Any]) -> dict[str, Any]:
+    if not isinstance(job, Mapping):
+        raise TypeError(f"jobs[{index}] must be a mapping (source, job_type, ...), got {type(job).__name__}")
+    item = {k: v for k, v in job.items() if v is not None}
+    run_at = item.get("run_at")
+    if isinstance(run_at, datetime):
+        item["run_at"] = _timestamp(run_at)
+    payload = item.get("payload")
+    if isinstance(payload, Mapping):
+        item["payload"] = dict(payload)
+    return item
 
 
 def _args(**kwargs: Any) -> dict[str, Any]:
@@ -162,7 +207,7 @@ class Client:
                 body = response.json()
             except ValueError:
                 body = None
-            raise error_from_response(function, response.status_code, body, response.text)
+            raise error_from_response(function, response.status_code, body, response.text, response.headers)
         if not response.content:
             return None
         try:
@@ -182,6 +227,13 @@ class Client:
             raise McpJobsError(f"expected a JSON array of rows, got {type(data).__name__}", function=function)
         return [from_row(cls, row) for row in data]
 
+    def _wait_timeout(self, wait_ms: int | None) -> float | None:
+        """The HTTP timeout of a claim that may wait ``wait_ms`` in the server: longer than the wait.
+        A value out of range is left to the server to refuse (22023)."""
+        if not wait_ms or not 0 < wait_ms <= MAX_WAIT_MS:
+            return None
+        return self.timeout + wait_ms / 1000.0
+
     def _one_or_none(self, cls: type[RowT], function: str, args: Mapping[str, Any]) -> RowT | None:
         rows = self._rows(cls, function, args)
         return rows[0] if rows else None
@@ -198,11 +250,17 @@ class Client:
         run_at: Timestamp | None = None,
         max_attempts: int | None = None,
         idempotency_key: str | None = None,
+        concurrency_key: str | None = None,
     ) -> str:
         """Add a job to the queue; returns its id. ``payload`` is a JSON object (or a JSON string that
         holds one, as n8n sends it); ``priority`` 0-10 (default 5, higher first); ``run_at`` not
         before this time; ``max_attempts`` 1-1000 (default ``mcp_jobs.default_max_attempts``); a
-        second enqueue with the same source and ``idempotency_key`` returns the first job's id.
+        second enqueue with the same source and ``idempotency_key`` returns the first job's id;
+        ``concurrency_key`` names a tenant or resource that the queue's ``max_concurrency_per_key``
+        limits.
+
+        Raises :class:`~mcp_jobs.TooManyRequestsError` (HTTP 429, ``retry_after``) when the queue is
+        at its ``max_queued``: nothing is stored.
 
         The MCP Jobs design's Odoo call: ``client.enqueue_job(source, 'discovery', payload, priority=5)``.
         """
@@ -214,11 +272,24 @@ class Client:
             run_at=_timestamp(run_at),
             max_attempts=max_attempts,
             idempotency_key=idempotency_key,
+            concurrency_key=concurrency_key,
         )
         # required arguments are sent even when None, so that the server names them (22004)
         body.setdefault("p_source", source)
         body.setdefault("p_job_type", job_type)
         return cast(str, self.rpc("enqueue_job", body))
+
+    def enqueue_jobs(self, jobs: Sequence[JobSpec | Mapping[str, Any]]) -> list[str]:
+        """Enqueue 1-1000 jobs in one call and one transaction, all or nothing; returns their ids in
+        input order. Each job is a mapping of enqueue_job's arguments without ``p_`` (``source``,
+        ``job_type``, ``payload``, ``priority``, ``run_at``, ``max_attempts``, ``idempotency_key``,
+        ``concurrency_key``); ``None`` values are left out. A bad job raises
+        :class:`~mcp_jobs.BadRequestError` whose message names its 0-based index (``p_jobs[5]``);
+        a queue over its ``max_queued`` raises :class:`~mcp_jobs.TooManyRequestsError`."""
+        if isinstance(jobs, Mapping | str):
+            raise TypeError("jobs must be a sequence of mappings, not a single job")
+        items = [_job_spec(i, job) for i, job in enumerate(jobs)]
+        return cast(list[str], self.rpc("enqueue_jobs", {"p_jobs": items}))
 
     # -- work -------------------------------------------------------------------------------------
 
@@ -229,10 +300,17 @@ class Client:
         sources: Sequence[str] | None = None,
         job_types: Sequence[str] | None = None,
         lease_seconds: int | None = None,
+        wait_ms: int | None = None,
     ) -> ClaimedJob | None:
         """Claim the next due job (priority, then run_at, then enqueue order), or ``None`` when nothing
-        is due. The job is held for ``lease_seconds`` (default 300); report_progress extends it."""
-        return self._one_or_none(
+        is due. The job is held for ``lease_seconds`` (default 300); report_progress extends it.
+
+        ``wait_ms`` (0-60000, default 0) makes it a long poll: with nothing due the call waits up to
+        that long and returns as soon as a job can be claimed (woken by the commit of an enqueue
+        when the library is preloaded, else by polling every 100 ms in the server). The HTTP
+        timeout of the call is the client's ``timeout`` plus the wait."""
+        wait = _wait_ms(wait_ms)
+        rows = self._rows(
             ClaimedJob,
             "claim_next_job",
             _args(
@@ -240,8 +318,11 @@ class Client:
                 sources=_strings("sources", sources),
                 job_types=_strings("job_types", job_types),
                 lease_seconds=lease_seconds,
+                wait_ms=wait,
             ),
+            timeout=self._wait_timeout(wait),
         )
+        return rows[0] if rows else None
 
     def claim_jobs(
         self,
@@ -251,9 +332,12 @@ class Client:
         job_types: Sequence[str] | None = None,
         lease_seconds: int | None = None,
         limit: int | None = None,
+        wait_ms: int | None = None,
     ) -> list[ClaimedJob]:
         """Claim up to ``limit`` (1-1000, default 10) due jobs at once, in claim order, each with its
-        own run id; an empty list when nothing is due."""
+        own run id; an empty list when nothing is due. ``wait_ms`` as for :meth:`claim_next_job`:
+        the call returns as soon as at least one job can be claimed."""
+        wait = _wait_ms(wait_ms)
         return self._rows(
             ClaimedJob,
             "claim_jobs",
@@ -263,7 +347,9 @@ class Client:
                 job_types=_strings("job_types", job_types),
                 lease_seconds=lease_seconds,
                 limit=limit,
+                wait_ms=wait,
             ),
+            timeout=self._wait_timeout(wait),
         )
 
     def report_progress(self, job_id: Id, run_id: Id, progress: JSON = None) -> ProgressResult:
@@ -428,5 +514,119 @@ class Client:
         return self._rows(Alert, "alerts", {})
 
     def queue_depth(self) -> list[QueueDepthRow]:
-        """Queued and in-flight jobs per source and job type."""
+        """Queued and in-flight jobs per source and job type, with whether the queue is paused and
+        what flow control holds back (``held``)."""
         return self._rows(QueueDepthRow, "queue_depth", {})
+
+    def diagnostics(self) -> Diagnostics:
+        """How the installation serves the queue: versions, whether the library is preloaded (waiting
+        claims woken by an enqueue's commit) or not (they poll every 100 ms), waiting claims, the
+        maintenance worker."""
+        return cast(Diagnostics, self.rpc("diagnostics", {}))
+
+    # -- flow control -----------------------------------------------------------------------------
+
+    def set_queue(
+        self,
+        source: str,
+        job_type: str | None = None,
+        *,
+        paused: bool | None = None,
+        max_concurrency: int | None = None,
+        rate_limit: int | None = None,
+        rate_period: timedelta | str | None = None,
+        max_queued: int | None = None,
+        max_concurrency_per_key: int | None = None,
+        clear: Sequence[str] | None = None,
+    ) -> QueueSettings | None:
+        """Set the flow control of the queue (``source``, ``job_type``), or of the whole source with
+        ``job_type`` ``None`` (its values apply to the source's job types that set none; a limit set
+        there is one budget for them together): ``paused``, ``max_concurrency`` jobs processing at
+        once, ``rate_limit`` claims per ``rate_period`` (a :class:`~datetime.timedelta` or interval
+        text such as ``"1 minute"``), ``max_queued`` jobs waiting (an enqueue over it raises
+        :class:`~mcp_jobs.TooManyRequestsError`), ``max_concurrency_per_key`` jobs processing at
+        once per concurrency key. ``None`` leaves a setting as it is; ``clear`` names settings to
+        remove (``rate_limit`` removes ``rate_period`` too). Returns the queue's settings, or
+        ``None`` when no setting is left."""
+        if clear is not None:
+            clear = _strings("clear", clear)
+        body = _args(
+            job_type=job_type,
+            paused=paused,
+            max_concurrency=max_concurrency,
+            rate_limit=rate_limit,
+            rate_period=_interval(rate_period),
+            max_queued=max_queued,
+            max_concurrency_per_key=max_concurrency_per_key,
+            clear=clear,
+        )
+        body["p_source"] = source
+        return cast(QueueSettings | None, self.rpc("set_queue", body))
+
+    def pause_queue(self, source: str, job_type: str | None = None) -> QueueSettings:
+        """Pause a queue (or the whole source with ``job_type`` ``None``): none of its jobs is claimed
+        until :meth:`resume_queue`; enqueues are still accepted."""
+        body = _args(job_type=job_type)
+        body["p_source"] = source
+        return cast(QueueSettings, self.rpc("pause_queue", body))
+
+    def resume_queue(self, source: str, job_type: str | None = None) -> QueueSettings | None:
+        """Remove the pause of a queue (or source); a pause of the source still applies to its types.
+        Returns the queue's settings, or ``None`` when no setting is left."""
+        body = _args(job_type=job_type)
+        body["p_source"] = source
+        return cast(QueueSettings | None, self.rpc("resume_queue", body))
+
+    def get_queues(self) -> list[QueueRow]:
+        """Every queue with flow-control settings, with live counts (queued, processing, claims in the
+        current rate window)."""
+        return self._rows(QueueRow, "get_queues", {})
+
+    # -- schedules --------------------------------------------------------------------------------
+
+    def schedule_job(
+        self,
+        name: str,
+        cron: str,
+        source: str,
+        job_type: str,
+        payload: Mapping[str, JSON] | None = None,
+        priority: int | None = None,
+        *,
+        timezone: str | None = None,
+    ) -> Schedule:
+        """Create or replace the schedule ``name``: a job (``source``, ``job_type``, ``payload``,
+        ``priority``) enqueued at each occurrence of ``cron`` (five fields, or ``@hourly``-style
+        names) in ``timezone`` (default UTC). A bad expression or time zone raises
+        :class:`~mcp_jobs.BadRequestError` and stores nothing."""
+        body = _args(
+            payload=dict(payload) if payload is not None else None, priority=priority, timezone=timezone
+        )
+        body.update({"p_name": name, "p_cron": cron, "p_source": source, "p_job_type": job_type})
+        return cast(Schedule, self.rpc("schedule_job", body))
+
+    def unschedule_job(self, name: str) -> Schedule:
+        """Remove the schedule ``name`` and return it (:class:`~mcp_jobs.NotFoundError` when there is
+        none); the jobs it enqueued stay."""
+        return cast(Schedule, self.rpc("unschedule_job", {"p_name": name}))
+
+    def list_schedules(self) -> list[ScheduleRow]:
+        """Every schedule with its next run time and the job it enqueued last (id and status)."""
+        return self._rows(ScheduleRow, "list_schedules", {})
+
+    def cron_next(
+        self,
+        cron: str,
+        timezone: str | None = None,
+        *,
+        after: Timestamp | None = None,
+        count: int | None = None,
+    ) -> list[datetime]:
+        """The next ``count`` (1-1000, default 1) occurrences of ``cron`` after ``after`` (default now)
+        in ``timezone`` (default UTC), as aware datetimes."""
+        body = _args(timezone=timezone, after=_timestamp(after), count=count)
+        body["p_cron"] = cron
+        data = self.rpc("cron_next", body)
+        if not isinstance(data, list):
+            raise McpJobsError(f"expected a JSON array, got {type(data).__name__}", function="cron_next")
+        return [t for t in (parse_timestamp(str(v)) for v in data) if t is not None]

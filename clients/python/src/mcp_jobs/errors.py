@@ -12,6 +12,8 @@ class                         when
 :class:`NotFoundError`        404: unknown job or dead letter (``PT404``), unknown function (``PGRST202``)
 :class:`ConflictError`        409: wrong state, or a run id that is not the job's current run (``PT409``)
 :class:`PayloadTooLargeError` 413: a payload, result or progress over ``mcp_jobs.max_payload_bytes``
+:class:`TooManyRequestsError` 429: the queue is full (``53400``, over its ``max_queued``) or a gateway
+                              limits requests; ``retry_after`` seconds (the Retry-After header)
 :class:`TransientError`       5xx, 429 and :class:`NetworkError` (no answer): worth retrying
 :class:`McpJobsError`         the base class; any other status
 ============================  ======================================================================
@@ -23,6 +25,10 @@ the job's state before it reports an outcome a second time.
 
 from __future__ import annotations
 
+import email.utils
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -110,6 +116,27 @@ class TransientError(McpJobsError):
     retriable = True
 
 
+class TooManyRequestsError(TransientError):
+    """HTTP 429: the queue is full (``code`` ``53400``: an enqueue over the queue's ``max_queued``;
+    nothing was stored) or a gateway in front of PostgREST limits requests.
+
+    Attributes:
+        retry_after: seconds to wait before trying again, from the ``Retry-After`` header (``None``
+            when the answer had none). For a full queue the extension estimates it from the queue's
+            rate limit (at least 1 s).
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.retry_after is not None:
+            text += f" (retry after {self.retry_after:g} s)"
+        return text
+
+
 class NetworkError(TransientError):
     """No HTTP answer: the connection was refused or broke, or the request timed out."""
 
@@ -119,8 +146,32 @@ class LeaseLostError(McpJobsError):
     lost (another worker may run it now). The worker will not report this attempt's outcome."""
 
 
-def error_from_response(function: str, status: int, body: Any, text: str) -> McpJobsError:
-    """The exception for an HTTP error answer of PostgREST (or of a proxy in front of it)."""
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` header: a number of seconds, or an HTTP date (RFC 9110).
+    ``None`` when absent or unreadable; never negative."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def error_from_response(
+    function: str, status: int, body: Any, text: str, headers: Mapping[str, str] | None = None
+) -> McpJobsError:
+    """The exception for an HTTP error answer of PostgREST (or of a proxy in front of it);
+    ``headers`` (case-insensitive, as ``requests`` gives them) for ``Retry-After``."""
     code: str | None = None
     message = ""
     details: str | None = None
@@ -136,6 +187,17 @@ def error_from_response(function: str, status: int, body: Any, text: str) -> Mcp
     if not message:
         snippet = " ".join(text.split())[:200]
         message = f"HTTP {status}" + (f": {snippet}" if snippet else "")
+    if status == 429:
+        retry_after = parse_retry_after(headers.get("Retry-After") if headers is not None else None)
+        return TooManyRequestsError(
+            message,
+            retry_after=retry_after,
+            status=status,
+            code=code,
+            details=details,
+            hint=hint,
+            function=function,
+        )
     cls: type[McpJobsError]
     if status == 400:
         cls = BadRequestError
@@ -147,7 +209,7 @@ def error_from_response(function: str, status: int, body: Any, text: str) -> Mcp
         cls = ConflictError
     elif status == 413:
         cls = PayloadTooLargeError
-    elif status >= 500 or status == 429:
+    elif status >= 500:
         cls = TransientError
     else:
         cls = McpJobsError

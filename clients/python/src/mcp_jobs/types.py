@@ -157,7 +157,9 @@ class Alert:
 
 @dataclass(frozen=True)
 class QueueDepthRow:
-    """Queued and in-flight jobs of one source and job type."""
+    """Queued and in-flight jobs of one source and job type, and what flow control holds back:
+    ``paused``, and ``held`` (``paused``, ``max_concurrency``, ``max_queued``, ``rate_limit``, or
+    ``None`` when nothing holds the queue back)."""
 
     source: str
     job_type: str
@@ -166,6 +168,48 @@ class QueueDepthRow:
     due_now: int
     oldest_queued_at: datetime | None
     oldest_queued_age_seconds: float | None
+    paused: bool | None
+    held: str | None
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """One row of get_queues: the flow-control settings of a queue (``job_type`` ``None``: the whole
+    source) with live counts. ``rate_period`` is PostgreSQL's interval text (``"00:01:00"``)."""
+
+    source: str
+    job_type: str | None
+    paused: bool | None
+    max_concurrency: int | None
+    max_concurrency_per_key: int | None
+    rate_limit: int | None
+    rate_period: str | None
+    max_queued: int | None
+    paused_at: datetime | None
+    queued: int | None
+    processing: int | None
+    claims_in_window: int | None
+    window_start: datetime | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ScheduleRow:
+    """One row of list_schedules: a recurring job, its next run, and the job it enqueued last."""
+
+    name: str
+    cron: str
+    timezone: str
+    source: str
+    job_type: str
+    payload: dict[str, JSON]
+    priority: int
+    next_run_at: datetime
+    last_run_at: datetime | None
+    last_job_id: str | None
+    last_job_status: str | None
+    created_at: datetime
+    updated_at: datetime
 
 
 class CompletionResult(TypedDict):
@@ -259,6 +303,68 @@ class JobDetail(TypedDict):
     runs: list[dict[str, JSON]]
     events: list[dict[str, JSON]]
     dead_letters: list[dict[str, JSON]]
+
+
+class JobSpec(TypedDict):
+    """One job of enqueue_jobs: enqueue_job's arguments without the ``p_`` prefix. ``run_at`` is
+    ISO 8601 text or an aware :class:`~datetime.datetime`."""
+
+    source: str
+    job_type: str
+    payload: NotRequired[dict[str, JSON]]
+    priority: NotRequired[int]
+    run_at: NotRequired[str | datetime]
+    max_attempts: NotRequired[int]
+    idempotency_key: NotRequired[str]
+    concurrency_key: NotRequired[str]
+
+
+class QueueSettings(TypedDict):
+    """set_queue / pause_queue / resume_queue's answer: the settings row of the queue (``job_type``
+    ``None``: the whole source). ``rate_period`` is PostgreSQL's interval text (``"00:01:00"``)."""
+
+    source: str
+    job_type: str | None
+    paused: bool | None
+    paused_at: str | None
+    max_concurrency: int | None
+    max_concurrency_per_key: int | None
+    rate_limit: int | None
+    rate_period: str | None
+    max_queued: int | None
+    updated_at: str
+
+
+class Schedule(TypedDict):
+    """schedule_job / unschedule_job's answer: the schedule's row."""
+
+    name: str
+    cron: str
+    timezone: str
+    source: str
+    job_type: str
+    payload: dict[str, JSON]
+    priority: int
+    next_run_at: str
+    last_run_at: str | None
+    last_job_id: str | None
+    created_at: str
+    updated_at: str
+
+
+class Diagnostics(TypedDict):
+    """diagnostics()'s answer: how this installation serves the queue. ``preloaded`` False means
+    waiting claims (``wait_ms``) look for work every 100 ms instead of being woken by an enqueue's
+    commit (``wakeups`` says which)."""
+
+    library_version: str
+    extension_version: str | None
+    preloaded: bool
+    wakeups: str
+    waiting_claims: int
+    waiters_woken: int
+    maintenance_worker: bool
+    lease_sweep_interval_ms: int
 
 
 class FailureAnalysis(TypedDict):

@@ -1,9 +1,12 @@
 """A threaded worker: claims jobs over PostgREST, runs their handlers, keeps their leases alive and
 reports each outcome once.
 
-Threads: the thread that calls :meth:`Worker.run` claims jobs (and, with ``batch_size``, completes
-them in batches); ``concurrency`` handler threads run the handlers; one heartbeat thread extends the
-lease of every job in flight. Handlers are plain synchronous functions (Odoo code is synchronous).
+Threads: one claimer thread claims jobs, waiting in the server for work when nothing is due (a long
+poll, ``claim_wait``); ``concurrency`` handler threads run the handlers and report each outcome (a
+completion claims the next job in the same request); one heartbeat thread extends the lease of every
+job in flight; the thread that calls :meth:`Worker.run` supervises the stop and its grace and, with
+``batch_size``, completes finished jobs in batches. Handlers are plain synchronous functions (Odoo
+code is synchronous).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from datetime import datetime
 from types import FrameType, TracebackType
 from typing import Any, Literal, TypeAlias
 
-from .client import DEFAULT_TIMEOUT, Client
+from .client import DEFAULT_TIMEOUT, MAX_WAIT_MS, Client
 from .errors import (
     BadRequestError,
     ConflictError,
@@ -32,6 +35,7 @@ from .errors import (
     McpJobsError,
     NotFoundError,
     PayloadTooLargeError,
+    TooManyRequestsError,
     TransientError,
 )
 from .types import JSON, ClaimedJob, FailureAnalysis
@@ -49,6 +53,14 @@ EventCallback: TypeAlias = Callable[["WorkerEvent"], None]
 MAX_TRACEBACK_CHARS = 8000
 MAX_TRACEBACK_FRAMES = 20
 
+DEFAULT_CLAIM_WAIT = 5.0
+"""Seconds a claim waits in the server for a job by default: below Supabase's 8 s statement timeout
+of API requests, and short enough that stopping an idle worker takes at most that long."""
+
+MIN_CLAIM_WAIT_MS = 250
+STATEMENT_TIMEOUT = "57014"  # SQLSTATE query_canceled: the statement_timeout ended a waiting claim
+UNKNOWN_ARGUMENT = "PGRST202"  # PostgREST: no function with these argument names
+
 
 @dataclass(frozen=True)
 class WorkerEvent:
@@ -58,8 +70,11 @@ class WorkerEvent:
     ``job:completed``, ``job:failed`` (``data``: ``retry``, ``status``, ``dead_letter_id``),
     ``job:lost`` (its lease was lost: the outcome is not reported; ``data["reason"]``),
     ``job:abandoned`` (still running when the shutdown grace ran out: left to its lease),
-    ``job:heartbeat``, ``idle`` (a claim found nothing due) and ``error`` (a call failed; ``data``:
-    ``operation``, ``retry_in`` seconds or None when it is not retried).
+    ``job:heartbeat``, ``idle`` (a claim found nothing due; once per idle spell; ``data``:
+    ``wait_ms`` of a waiting claim, or ``next_claim_in`` seconds without one), ``claim_wait`` (a
+    waiting claim ran into the statement timeout: ``data["wait_ms"]`` is the shorter wait used from
+    then on) and ``error`` (a call failed; ``data``: ``operation``, ``retry_in`` seconds or None
+    when it is not retried).
     """
 
     type: str
@@ -153,6 +168,31 @@ class _Outcome:
     details: dict[str, Any] | None = None
 
 
+class _WorkQueue:
+    """Jobs claimed for the handler threads of one run; ``None`` tells a thread to end."""
+
+    def __init__(self) -> None:
+        self._items: list[_Flight | None] = []
+        self._cv = threading.Condition(threading.Lock())
+
+    def put(self, flights: list[_Flight]) -> None:
+        if flights:
+            with self._cv:
+                self._items.extend(flights)
+                self._cv.notify(len(flights))
+
+    def close(self, threads: int) -> None:
+        with self._cv:
+            self._items.extend([None] * threads)
+            self._cv.notify_all()
+
+    def get(self) -> _Flight | None:
+        with self._cv:
+            while not self._items:
+                self._cv.wait()
+            return self._items.pop(0)
+
+
 def _default_worker_id() -> str:
     host = socket.gethostname()[:120] or "host"
     return f"py:{host}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -186,7 +226,13 @@ class Worker:
             claiming the next in one round trip (``complete_and_claim_next``).
         worker_id: recorded on the job, its run and events (default ``py:<host>:<pid>:<random>``).
         shutdown_grace: seconds :meth:`stop` (or SIGTERM) lets the jobs in flight finish.
-        idle_delay: (first, longest) seconds between claims while nothing is due; doubles, jittered.
+        claim_wait: seconds (0-60) a claim waits in the server for a job when nothing is due (a long
+            poll: ``p_wait_ms``); it returns as soon as a job can be claimed. Default 5. The HTTP
+            timeout of a claim is ``timeout`` plus this. If the database's statement timeout cuts
+            a waiting claim short (SQLSTATE 57014), the worker waits less from then on. 0: no
+            waiting claims; the worker sleeps ``idle_delay`` between claims instead.
+        idle_delay: with ``claim_wait=0``, (first, longest) seconds between claims while nothing is
+            due; doubles, jittered.
         error_delay: (first, longest) seconds before retrying a call that failed with a network error
             or a 5xx; doubles, jittered.
         batch_flush_delay: with ``batch_size``, how long a finished job may wait for others to be
@@ -211,6 +257,7 @@ class Worker:
         batch_size: int | None = None,
         worker_id: str | None = None,
         shutdown_grace: float = 30.0,
+        claim_wait: float = DEFAULT_CLAIM_WAIT,
         idle_delay: tuple[float, float] = (0.1, 5.0),
         error_delay: tuple[float, float] = (0.25, 10.0),
         batch_flush_delay: float = 0.02,
@@ -234,6 +281,8 @@ class Worker:
             raise ValueError("batch_size must be between 1 and 1000")
         if shutdown_grace < 0:
             raise ValueError("shutdown_grace must not be negative")
+        if not 0 <= claim_wait <= MAX_WAIT_MS / 1000:
+            raise ValueError(f"claim_wait must be between 0 and {MAX_WAIT_MS // 1000} seconds")
         for name, (lo, hi) in (("idle_delay", idle_delay), ("error_delay", error_delay)):
             if lo <= 0 or hi < lo:
                 raise ValueError(f"{name} must be (first, longest) with 0 < first <= longest")
@@ -254,6 +303,7 @@ class Worker:
         self.batch_size = batch_size
         self.worker_id = worker_id or _default_worker_id()
         self.shutdown_grace = shutdown_grace
+        self.claim_wait = claim_wait
         self.idle_delay = idle_delay
         self.error_delay = error_delay
         self.batch_flush_delay = batch_flush_delay
@@ -263,8 +313,6 @@ class Worker:
         self._cv = threading.Condition()  # an RLock inside: stop() may run in a signal handler
         self._flights: dict[str, _Flight] = {}  # by run id
         self._pending: list[tuple[_Flight, JSON]] = []  # batch mode: finished, to be completed
-        self._queue: list[_Flight | None] = []
-        self._queue_cv = threading.Condition(threading.Lock())
         self._stopping = False
         self._stop_deadline = 0.0
         self._stop_announced = False
@@ -273,14 +321,18 @@ class Worker:
         self._fatal: McpJobsError | None = None
         self._last_finish = 0.0
         self._stats = RunStats()
+        self._generation = 0  # of run(): a claimer of an earlier run admits nothing
+        self._claiming = False  # a claim request is in flight
+        self._empty_claim_sent_at: float | None = None  # until_idle: when a claim that found nothing was sent
+        self._claim_wait_ms = int(claim_wait * 1000)  # shortened after a statement timeout
 
     # -- public -----------------------------------------------------------------------------------
 
     def run(self, *, until_idle: bool = False) -> RunStats:
         """Claim and run jobs until :meth:`stop` (or SIGTERM / SIGINT), or with ``until_idle`` until
-        a claim finds nothing due while no job is in flight. Then returns, once the jobs in flight
-        have finished or the shutdown grace has run out (those still running are left to their
-        lease: another worker gets them when it expires).
+        a claim finds nothing due while no job is in flight (claims then do not wait). Then returns,
+        once the jobs in flight have finished or the shutdown grace has run out (those still running
+        are left to their lease: another worker gets them when it expires).
 
         Raises the :class:`McpJobsError` of a claim refused with a 4xx (a bad key, bad filters),
         after the jobs in flight have finished.
@@ -291,15 +343,34 @@ class Worker:
             self._running = True
             self._stopping = False
             self._stop_announced = False
-            self._hard_stop.clear()
+            self._hard_stop = threading.Event()  # a claimer of an earlier run keeps its own
             self._fatal = None
             self._stats = RunStats()
+            self._generation += 1
+            self._claiming = False
+            self._empty_claim_sent_at = None
+            self._last_finish = time.monotonic()
+            generation = self._generation
+        work = _WorkQueue()
         restore = self._install_signal_handlers()
         threads = [
-            threading.Thread(target=self._handler_loop, name=f"mcp_jobs-handler-{i}", daemon=True)
+            threading.Thread(
+                target=self._handler_loop,
+                args=(work, self._hard_stop),
+                name=f"mcp_jobs-handler-{i}",
+                daemon=True,
+            )
             for i in range(self.concurrency)
         ]
-        heartbeat = threading.Thread(target=self._heartbeat_loop, name="mcp_jobs-heartbeat", daemon=True)
+        heartbeat = threading.Thread(
+            target=self._heartbeat_loop, args=(self._hard_stop,), name="mcp_jobs-heartbeat", daemon=True
+        )
+        claimer = threading.Thread(
+            target=self._claim_loop,
+            args=(generation, until_idle, work, self._hard_stop),
+            name="mcp_jobs-claimer",
+            daemon=True,
+        )
         try:
             for t in threads:
                 t.start()
@@ -309,15 +380,15 @@ class Worker:
                 concurrency=self.concurrency,
                 batch_size=self.batch_size,
                 lease_seconds=self.lease_seconds,
+                claim_wait=self.claim_wait,
                 job_types=self.job_types,
                 sources=self.sources,
             )
-            self._dispatch(until_idle)
+            claimer.start()
+            self._supervise(until_idle)
         finally:
             self._hard_stop.set()
-            with self._queue_cv:
-                self._queue.extend([None] * len(threads))
-                self._queue_cv.notify_all()
+            work.close(len(threads))
             with self._cv:
                 self._cv.notify_all()
                 self._running = False
@@ -347,7 +418,7 @@ class Worker:
 
     # -- claiming ---------------------------------------------------------------------------------
 
-    def _claim(self, limit: int) -> list[ClaimedJob]:
+    def _claim(self, limit: int, wait_ms: int) -> list[ClaimedJob]:
         """The worker's one claim call (all claims but the chained ones of complete_and_claim_next)."""
         if self.batch_size is None:
             job = self.client.claim_next_job(
@@ -355,6 +426,7 @@ class Worker:
                 sources=self.sources,
                 job_types=self.job_types,
                 lease_seconds=self.lease_seconds,
+                wait_ms=wait_ms,
             )
             return [job] if job is not None else []
         return self.client.claim_jobs(
@@ -363,6 +435,7 @@ class Worker:
             job_types=self.job_types,
             lease_seconds=self.lease_seconds,
             limit=limit,
+            wait_ms=wait_ms,
         )
 
     def _admit(self, claimed: ClaimedJob, sent_at: float) -> _Flight:
@@ -373,14 +446,108 @@ class Worker:
         self._cv.notify_all()  # the heartbeat thread recomputes its next renewal
         return flight
 
-    def _dispatch(self, until_idle: bool) -> None:
+    def _claim_loop(
+        self, generation: int, until_idle: bool, work: _WorkQueue, hard_stop: threading.Event
+    ) -> None:
+        """The claimer thread: claims while slots are free, waiting in the server (a long poll) when
+        nothing is due. It is the only thread that adds jobs in flight (a chained claim only
+        replaces the job just completed), so a claim for the free slots never overfills them."""
         idle_streak = 0
         error_streak = 0
         next_claim = 0.0
-        empty_claim_at: float | None = None  # until_idle: when a claim last found nothing
+        while True:
+            with self._cv:
+                while True:
+                    if self._stopping or hard_stop.is_set() or generation != self._generation:
+                        return
+                    now = time.monotonic()
+                    free = self.concurrency - len(self._flights)
+                    may_claim = free > 0
+                    if until_idle and self._empty_claim_sent_at is not None:
+                        # nothing was due: claim again only once the jobs in flight are done, and
+                        # only if one of them finished after that claim (a retry may be due)
+                        may_claim = (
+                            may_claim and not self._flights and self._empty_claim_sent_at < self._last_finish
+                        )
+                    if may_claim and now >= next_claim:
+                        limit = min(self.batch_size or 1, free)
+                        self._claiming = True
+                        break
+                    self._cv.wait(timeout=max(0.001, next_claim - now) if may_claim else None)
+            wait_ms = 0 if until_idle else self._claim_wait_ms
+            sent_at = time.monotonic()
+            try:
+                claimed = self._claim(limit, wait_ms)
+            except TransientError as exc:
+                with self._cv:
+                    self._claiming = False
+                    self._cv.notify_all()
+                if wait_ms and exc.code == STATEMENT_TIMEOUT:
+                    # the database's statement_timeout is shorter than our wait: wait less
+                    took_ms = (time.monotonic() - sent_at) * 1000
+                    shorter = max(MIN_CLAIM_WAIT_MS, int(min(wait_ms / 2, took_ms * 0.75)))
+                    if shorter < wait_ms:
+                        self._claim_wait_ms = shorter
+                        self._emit("claim_wait", error=exc, wait_ms=shorter, was_ms=wait_ms)
+                        continue
+                delay = _jittered(self.error_delay[0], self.error_delay[1], error_streak)
+                if isinstance(exc, TooManyRequestsError) and exc.retry_after is not None:
+                    delay = max(delay, exc.retry_after)
+                error_streak += 1
+                self._emit("error", error=exc, operation="claim", retry_in=delay)
+                next_claim = time.monotonic() + delay
+                continue
+            except McpJobsError as exc:
+                with self._cv:
+                    self._claiming = False
+                    self._cv.notify_all()
+                if wait_ms and isinstance(exc, NotFoundError) and exc.code == UNKNOWN_ARGUMENT:
+                    # an extension older than 0.7.0 has no p_wait_ms: claim without waiting
+                    self._claim_wait_ms = 0
+                    self._emit("claim_wait", error=exc, wait_ms=0, was_ms=wait_ms)
+                    continue
+                if generation == self._generation:
+                    self._emit("error", error=exc, operation="claim", retry_in=None)
+                    self._fatal = exc
+                    self.stop()
+                return
+            error_streak = 0
+            late: list[ClaimedJob] = []
+            flights: list[_Flight] = []
+            with self._cv:
+                self._claiming = False
+                if hard_stop.is_set() or generation != self._generation:
+                    late = claimed  # the run is over: left to their lease
+                else:
+                    flights = [self._admit(c, sent_at) for c in claimed]
+                    if until_idle:
+                        self._empty_claim_sent_at = None if claimed else sent_at
+                self._cv.notify_all()
+            for c in late:
+                self._emit("job:abandoned", job=Job(c, self), reason="claimed after the worker stopped")
+            if late:
+                return
+            for flight in flights:
+                self._emit("job:claimed", job=flight.job, attempt=flight.job.attempt)
+            work.put(flights)
+            if flights:
+                idle_streak = 0
+                continue
+            answered_early = wait_ms and time.monotonic() - sent_at < wait_ms / 2000
+            if (not wait_ms or answered_early) and not until_idle:
+                # no waiting claims, or the server did not wait: do not ask again at once
+                delay = _jittered(self.idle_delay[0], self.idle_delay[1], idle_streak)
+                next_claim = time.monotonic() + delay
+                if idle_streak == 0:
+                    self._emit("idle", next_claim_in=delay)
+            elif idle_streak == 0:
+                self._emit("idle", wait_ms=wait_ms)
+            idle_streak += 1
+
+    def _supervise(self, until_idle: bool) -> None:
+        """The thread of run(): the stop and its grace, until_idle's end, batch completions."""
         while True:
             flush: list[tuple[_Flight, JSON]] = []
-            claim_limit = 0
             announce = False
             in_flight = 0
             abandoned: list[_Flight] = []
@@ -391,7 +558,7 @@ class Worker:
                         self._stop_announced = announce = True
                         in_flight = len(self._flights)
                         break
-                    if self._stopping and not self._flights and not self._pending:
+                    if self._stopping and not self._flights and not self._pending and not self._claiming:
                         return
                     if self._stopping and now >= self._stop_deadline:
                         abandoned = self._abandon_all()
@@ -399,8 +566,9 @@ class Worker:
                     if (
                         until_idle
                         and not self._flights
-                        and empty_claim_at is not None
-                        and empty_claim_at >= self._last_finish
+                        and not self._claiming
+                        and self._empty_claim_sent_at is not None
+                        and self._empty_claim_sent_at >= self._last_finish
                     ):
                         return
                     waits: list[float] = []
@@ -414,24 +582,13 @@ class Worker:
                             or now >= oldest + self.batch_flush_delay
                         ):
                             flush, self._pending = self._pending, []
-                        else:
-                            waits.append(oldest + self.batch_flush_delay - now)
-                    free = self.concurrency - len(self._flights)
-                    may_claim = not self._stopping and free > 0
-                    if may_claim and until_idle and empty_claim_at is not None and self._flights:
-                        may_claim = False  # nothing was due: wait for the jobs in flight first
-                    if may_claim:
-                        if now >= next_claim:
-                            claim_limit = min(self.batch_size or 1, free)
-                        else:
-                            waits.append(next_claim - now)
-                    if flush or claim_limit:
-                        break
+                            break
+                        waits.append(oldest + self.batch_flush_delay - now)
                     if self._stopping:
                         waits.append(self._stop_deadline - now)
                     self._cv.wait(timeout=max(0.001, min(waits)) if waits else None)
             if announce:
-                self._emit("worker:stopping", in_flight=in_flight)
+                self._emit("worker:stopping", in_flight=in_flight, claiming=self._claiming)
                 continue
             if abandoned or self._hard_stop.is_set():
                 for flight in abandoned:
@@ -439,55 +596,16 @@ class Worker:
                 return
             if flush:
                 self._flush(flush)
-            if not claim_limit:
-                continue
-            sent_at = time.monotonic()
-            try:
-                claimed = self._claim(claim_limit)
-            except TransientError as exc:
-                delay = _jittered(self.error_delay[0], self.error_delay[1], error_streak)
-                error_streak += 1
-                self._emit("error", error=exc, operation="claim", retry_in=delay)
-                next_claim = time.monotonic() + delay
-                continue
-            except McpJobsError as exc:
-                self._emit("error", error=exc, operation="claim", retry_in=None)
-                self._fatal = exc
-                self.stop()
-                continue
-            error_streak = 0
-            if not claimed:
-                if until_idle:
-                    empty_claim_at = time.monotonic()
-                else:
-                    delay = _jittered(self.idle_delay[0], self.idle_delay[1], idle_streak)
-                    next_claim = time.monotonic() + delay
-                    if idle_streak == 0:
-                        self._emit("idle", next_claim_in=delay)
-                    idle_streak += 1
-                continue
-            idle_streak = 0
-            empty_claim_at = None
-            with self._cv:
-                flights = [self._admit(c, sent_at) for c in claimed]
-            for flight in flights:
-                self._emit("job:claimed", job=flight.job, attempt=flight.job.attempt)
-            with self._queue_cv:
-                self._queue.extend(flights)
-                self._queue_cv.notify(len(flights))
 
     # -- running handlers -------------------------------------------------------------------------
 
-    def _handler_loop(self) -> None:
+    def _handler_loop(self, work: _WorkQueue, hard_stop: threading.Event) -> None:
         while True:
-            with self._queue_cv:
-                while not self._queue:
-                    self._queue_cv.wait()
-                flight = self._queue.pop(0)
+            flight = work.get()
             if flight is None:
                 return
             while flight is not None:
-                if self._hard_stop.is_set():
+                if hard_stop.is_set():
                     self._give_up(flight, None)
                     break
                 flight = self._execute(flight)
@@ -705,6 +823,8 @@ class Worker:
                 last = exc
                 ambiguous = True
                 delay = _jittered(self.error_delay[0], self.error_delay[1], streak)
+                if isinstance(exc, TooManyRequestsError) and exc.retry_after is not None:
+                    delay = max(delay, exc.retry_after)
                 streak += 1
                 self._emit("error", job=flight.job, error=exc, operation=operation, retry_in=delay)
                 if self._hard_stop.wait(delay):
@@ -808,10 +928,10 @@ class Worker:
 
     # -- heartbeats -------------------------------------------------------------------------------
 
-    def _heartbeat_loop(self) -> None:
+    def _heartbeat_loop(self, hard_stop: threading.Event) -> None:
         lease = float(self.lease_seconds)
         retry = min(1.0, lease / 10)
-        while not self._hard_stop.is_set():
+        while not hard_stop.is_set():
             with self._cv:
                 now = time.monotonic()
                 live = [f for f in self._flights.values() if f.state in ("running", "reporting")]
@@ -825,7 +945,7 @@ class Worker:
                 for f in due:  # not again before this try has an answer
                     f.renew_at = now + retry
             for f in due:
-                if self._hard_stop.is_set():
+                if hard_stop.is_set():
                     return
                 self._heartbeat(f, None)
 

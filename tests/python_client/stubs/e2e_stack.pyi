@@ -1,0 +1,23 @@
+# Types of what the Python client tests use from tests/e2e/e2e_stack.py (untyped), for mypy --strict.
+import subprocess
+from typing import Any
+
+from pgharness import Cluster
+
+SUPABASE_ROLES_SQL: str
+SUPABASE_DEFAULT_PRIVILEGES_SQL: str
+
+def mint_jwt(role: str, secret: str = ..., ttl: int = ..., **claims: Any) -> str: ...
+
+class PostgREST:
+    proc: subprocess.Popen[bytes]
+    def start(self, timeout: float = ...) -> PostgREST: ...
+    def alive(self) -> bool: ...
+
+class Stack:
+    postgrest: PostgREST
+    def __init__(self, cluster: Cluster, dbname: str, schemas: str = ...) -> None: ...
+    def __enter__(self) -> Stack: ...
+    def __exit__(self, *exc: object) -> None: ...
+    @property
+    def url(self) -> str: ...
