@@ -526,13 +526,13 @@ enum LaneResult {
 }
 
 /// Claim up to `limit` jobs in the caller's Ctx at time `at` (now(), or the clock after a wait).
+/// The caller sweeps expired leases first (lease::sweep_if_due).
 pub fn claim_in(
     ctx: &mut Ctx,
     args: &ClaimArgs,
     limit: usize,
     at: pg_sys::TimestampTz,
 ) -> JobResult<Vec<ClaimRow>> {
-    crate::lease::sweep_if_due(ctx)?;
     let snap = Snap::fresh();
     let heap = ctx.jobs()?.rel;
     // SAFETY: the claim index of the open jobs table, closed at the end of this function.
@@ -568,10 +568,13 @@ pub fn claim_in(
 }
 
 /// How long until the first scheduled job that a claim with `args` could take comes due (the head
-/// of a lane whose run_at is in the future), for a waiting claim's sleep. None: nothing scheduled.
-pub fn next_due_in(args: &ClaimArgs) -> JobResult<Option<std::time::Duration>> {
+/// of a lane whose run_at is after `at`, the time the last claim looked), for a waiting claim's sleep
+/// (zero when that time has passed). None: nothing scheduled.
+pub fn next_due_in(
+    args: &ClaimArgs,
+    at: pg_sys::TimestampTz,
+) -> JobResult<Option<std::time::Duration>> {
     let mut ctx = Ctx::new()?;
-    let at = crate::native::clock();
     let snap = Snap::fresh();
     let heap = ctx.jobs()?.rel;
     // SAFETY: the claim index of the open jobs table, closed below.
@@ -613,7 +616,8 @@ pub fn next_due_in(args: &ClaimArgs) -> JobResult<Option<std::time::Duration>> {
     // SAFETY: opened above.
     unsafe { pg_sys::index_close(irel, pg_sys::NoLock as i32) };
     result?;
-    Ok(earliest.map(|t| std::time::Duration::from_micros((t - at).max(0) as u64)))
+    let now = crate::native::clock();
+    Ok(earliest.map(|t| std::time::Duration::from_micros((t - now).max(0) as u64)))
 }
 
 /// Claim: check, then claim in a Ctx of its own, waiting up to `wait_ms` when nothing is due.
@@ -621,16 +625,20 @@ pub fn claim(args: ClaimArgs, limit: usize, wait_ms: Option<i32>) -> JobResult<V
     let wait_ms = crate::wake::check_wait(wait_ms)?;
     let mut ctx = Ctx::new()?;
     let at = ctx.now;
+    let swept = crate::lease::sweep_if_due(&mut ctx, at)?;
     let rows = claim_in(&mut ctx, &args, limit, at)?;
-    if !rows.is_empty() || wait_ms == 0 {
+    // a call that took back leases returns without waiting: its transaction holds those jobs
+    // until it ends, and others could not claim them meanwhile
+    if !rows.is_empty() || wait_ms == 0 || swept > 0 {
         return Ok(rows);
     }
     drop(ctx);
-    crate::wake::wait_and_claim(&args, wait_ms, |args| {
+    // after a wait, the lease counts (and leases expire) from the moment of the claim
+    crate::wake::wait_and_claim(&args, wait_ms, at, |args, at| {
         let mut ctx = Ctx::new()?;
-        // after a wait, the lease counts from the moment of the claim
-        let at = crate::native::clock();
-        claim_in(&mut ctx, args, limit, at)
+        let swept = crate::lease::sweep_if_due(&mut ctx, at)?;
+        let rows = claim_in(&mut ctx, args, limit, at)?;
+        Ok((!rows.is_empty() || swept > 0).then_some(rows))
     })
 }
 

@@ -22,27 +22,60 @@ thread_local! {
     static LAST_CHECK: Cell<Option<Instant>> = const { Cell::new(None) };
 }
 
-/// From a claim: take back up to PER_CLAIM expired leases, if the last look was at least
-/// mcp_jobs.lease_sweep_interval ago.
-pub fn sweep_if_due(ctx: &mut Ctx) -> JobResult<()> {
+/// From a claim at time `at` (now(), or the clock after a wait): take back up to PER_CLAIM leases
+/// expired by then, if the last look was at least mcp_jobs.lease_sweep_interval ago.
+/// Returns how many it took back.
+pub fn sweep_if_due(ctx: &mut Ctx, at: pg_sys::TimestampTz) -> JobResult<i64> {
     let every = Duration::from_millis(config::LEASE_SWEEP_INTERVAL_MS.get().max(0) as u64);
     let due = LAST_CHECK.with(|c| c.get().is_none_or(|t| t.elapsed() >= every));
     if !due {
-        return Ok(());
+        return Ok(0);
     }
     LAST_CHECK.with(|c| c.set(Some(Instant::now())));
-    let (r, d) = expire(ctx, PER_CLAIM)?;
+    let (r, d) = expire(ctx, PER_CLAIM, at)?;
     if r + d > 0 {
         // the requeued jobs are claimable by the claim that follows in this call
         ctx.s.next_command();
     }
-    Ok(())
+    Ok(r + d)
 }
 
-/// Take back up to `limit` expired leases, oldest expiry first. Returns (requeued, dead-lettered).
-pub fn expire(ctx: &mut Ctx, limit: usize) -> JobResult<(i64, i64)> {
+/// How long until a waiting claim should look for expired leases again: until the earliest lease
+/// of a processing job ends, or until the next sweep is allowed when one has ended already. None
+/// when no job is processing.
+pub fn next_expiry_in() -> JobResult<Option<Duration>> {
+    let mut ctx = Ctx::new()?;
     let c = ctx.cat.job.clone();
-    let now = ctx.now;
+    let at = crate::native::clock();
+    let snap = Snap::fresh();
+    let heap = ctx.jobs()?.rel;
+    // SAFETY: the index of the open jobs table, closed below.
+    let irel = unsafe { pg_sys::index_open(ctx.cat.busy_idx, pg_sys::AccessShareLock as i32) };
+    let mut scan = IndexScan::new(heap, irel, snap.0);
+    scan.rescan(&[]);
+    let mut earliest: Option<pg_sys::TimestampTz> = None;
+    while scan.next() {
+        if let Some(lease) = scan.datum(c.lease_expires_at).map(crate::native::ts_of) {
+            earliest = Some(earliest.map_or(lease, |e: pg_sys::TimestampTz| e.min(lease)));
+        }
+    }
+    drop(scan);
+    // SAFETY: opened above.
+    unsafe { pg_sys::index_close(irel, pg_sys::NoLock as i32) };
+    let Some(e) = earliest else { return Ok(None) };
+    let until_expiry = Duration::from_micros((e - at).max(0) as u64);
+    let every = Duration::from_millis(config::LEASE_SWEEP_INTERVAL_MS.get().max(0) as u64);
+    let until_sweep = LAST_CHECK.with(|c| {
+        c.get()
+            .map_or(Duration::ZERO, |t| every.saturating_sub(t.elapsed()))
+    });
+    Ok(Some(until_expiry.max(until_sweep)))
+}
+
+/// Take back up to `limit` leases expired at `now`, oldest expiry first. Returns (requeued,
+/// dead-lettered).
+pub fn expire(ctx: &mut Ctx, limit: usize, now: pg_sys::TimestampTz) -> JobResult<(i64, i64)> {
+    let c = ctx.cat.job.clone();
     // the candidates: processing jobs whose lease ended, from the index of processing jobs
     let mut expired: Vec<(pg_sys::TimestampTz, JobRow)> = Vec::new();
     {

@@ -251,6 +251,7 @@ pub fn complete_and_claim_next(
         let mut ctx = Ctx::new()?;
         complete_in(&mut ctx, job_id, run_id, result.as_ref())?;
         let at = ctx.now;
+        crate::lease::sweep_if_due(&mut ctx, at)?;
         claim_in(&mut ctx, &args, 1, at)
     })()
     .or_raise("complete_and_claim_next");

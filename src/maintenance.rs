@@ -59,7 +59,8 @@ pub fn leases() -> JobResult<serde_json::Value> {
     let (mut requeued, mut dead_lettered, mut batches) = (0i64, 0i64, 0);
     let mut ctx = crate::jobs::Ctx::new()?;
     while batches < EXPIRE_MAX_BATCHES {
-        let (r, d) = crate::lease::expire(&mut ctx, EXPIRE_BATCH)?;
+        let now = ctx.now;
+        let (r, d) = crate::lease::expire(&mut ctx, EXPIRE_BATCH, now)?;
         requeued += r;
         dead_lettered += d;
         batches += 1;

@@ -430,12 +430,21 @@ fn release_xmin() {
     }
 }
 
-/// Wait up to `wait_ms` for `claim` to return rows: claim after each wake-up.
+/// Wait up to `wait_ms` for `claim` to return rows: claim after each wake-up. `claim` returns None
+/// to go on waiting, Some(rows) to end the wait (with rows, or without when it wrote something its
+/// transaction must not hold during a wait).
+///
+/// `first_at` is the time the caller's claim before the wait looked at; each claim of the loop
+/// looks at the clock read just before it (`claim`'s second argument). What comes due is judged
+/// against the time the last claim looked at, not a later reading: a job that came due between the
+/// two is then claimed at once rather than overlooked until the end of the wait.
 pub fn wait_and_claim<T>(
     args: &crate::claim::ClaimArgs,
     wait_ms: u64,
-    mut claim: impl FnMut(&crate::claim::ClaimArgs) -> JobResult<Vec<T>>,
+    first_at: pg_sys::TimestampTz,
+    mut claim: impl FnMut(&crate::claim::ClaimArgs, pg_sys::TimestampTz) -> JobResult<Option<Vec<T>>>,
 ) -> JobResult<Vec<T>> {
+    let mut looked_at = first_at;
     let deadline = Instant::now() + Duration::from_millis(wait_ms);
     let reg = Registration::new(&args.sources, &args.job_types);
     let held_back = crate::flow::any_settings()?;
@@ -448,8 +457,12 @@ pub fn wait_and_claim<T>(
         if reg.0.is_none() {
             sleep = sleep.min(Duration::from_millis(POLL_MS));
         } else {
-            if let Some(due) = crate::claim::next_due_in(args)? {
+            if let Some(due) = crate::claim::next_due_in(args, looked_at)? {
                 sleep = sleep.min(due);
+            }
+            // a lease that ends while it waits puts a job back: look then (nothing wakes it)
+            if let Some(expiry) = crate::lease::next_expiry_in()? {
+                sleep = sleep.min(expiry);
             }
             if held_back {
                 sleep = sleep.min(Duration::from_secs(1));
@@ -470,8 +483,8 @@ pub fn wait_and_claim<T>(
             }
             pgrx::check_for_interrupts!();
         }
-        let rows = claim(args)?;
-        if !rows.is_empty() {
+        looked_at = crate::native::clock();
+        if let Some(rows) = claim(args, looked_at)? {
             return Ok(rows);
         }
         reg.rearm();

@@ -192,7 +192,7 @@ def test_a_job_coming_due_wakes_the_waiter_at_its_time(pre: Cluster) -> None:
         jid = conn.execute("SELECT mcp_jobs.enqueue_job(%s, 't', p_run_at => %s)", (s, due)).fetchone()[0]
         w = start_waiting(pre, conn, [s], wait_ms=20_000)
         w.join(10)
-        assert w.row is not None and w.row[0] == jid
+        assert w.row is not None and w.row[0] == jid, (w.is_alive(), w.error)
         late = (w.row[1] - due).total_seconds() * 1000
         assert 0 <= late < 250, late
 
@@ -235,3 +235,35 @@ def test_without_preload_waiting_claims_poll(cluster: Cluster) -> None:
         assert conn.execute("SELECT count(*) FROM mcp_jobs.claim_next_job('w', %s, p_wait_ms => 300)",
                             ([s],)).fetchone()[0] == 0
         assert 0.25 < time.monotonic() - t0 < 3
+
+
+def test_a_lease_that_ends_during_the_wait_puts_its_job_back_to_the_waiter(pre: Cluster) -> None:
+    s = src()
+    with pre.connect() as conn:
+        conn.execute("SET mcp_jobs.lease_sweep_interval = 0")
+        jid = conn.execute("SELECT mcp_jobs.enqueue_job(%s, 't')", (s,)).fetchone()[0]
+        # a worker takes it on a one-second lease and dies
+        conn.execute("SELECT * FROM mcp_jobs.claim_next_job('dead', %s, p_lease_seconds => 1)", ([s],))
+        until = conn.execute("SELECT lease_expires_at FROM mcp_jobs.jobs WHERE id = %s", (jid,)).fetchone()[0]
+        w = start_waiting(pre, conn, [s], wait_ms=20_000, sql_prefix="SET mcp_jobs.lease_sweep_interval = 0")
+        w.join(10)
+        assert w.row is not None and w.row[0] == jid, w.error
+        late = (w.row[1] - until).total_seconds() * 1000
+        assert 0 <= late < 500, late  # at the lease's end, not at the end of the wait
+
+
+def test_a_claim_that_took_back_a_lease_does_not_hold_it_through_a_wait(pre: Cluster) -> None:
+    mine, other = src(), src()
+    with pre.connect() as conn:
+        jid = conn.execute("SELECT mcp_jobs.enqueue_job(%s, 't')", (other,)).fetchone()[0]
+        conn.execute("SELECT * FROM mcp_jobs.claim_next_job('dead', %s, p_lease_seconds => 1)", ([other],))
+        conn.execute("UPDATE mcp_jobs.jobs SET lease_expires_at = now() - interval '1 second' WHERE id = %s",
+                     (jid,))
+        conn.execute("SET mcp_jobs.lease_sweep_interval = 0")
+        t0 = time.monotonic()
+        rows = conn.execute("SELECT count(*) FROM mcp_jobs.claim_next_job('w', %s, p_wait_ms => 10000)",
+                            ([mine],)).fetchone()
+        # it returned at once (nothing of its own to claim), committing the requeue
+        assert rows[0] == 0 and time.monotonic() - t0 < 5
+        assert conn.execute("SELECT status, attempts FROM mcp_jobs.jobs WHERE id = %s", (jid,)).fetchone() == \
+            ("queued", 1)
