@@ -4,7 +4,7 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from pgharness import Cluster  # noqa: E402
+from pgharness import Cluster
 
 
 @pytest.fixture(scope="session")

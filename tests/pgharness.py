@@ -74,8 +74,7 @@ class Cluster:
             f.write(f"port = {self.port}\nlisten_addresses = '127.0.0.1'\n")
             f.write(f"unix_socket_directories = '{self.dir}'\n")
             f.write("fsync = on\nmax_connections = 100\n")
-            for k, v in self.conf.items():
-                f.write(f"{k} = {v}\n")
+            f.writelines(f"{k} = {v}\n" for k, v in self.conf.items())
 
     @property
     def host(self):
@@ -112,7 +111,7 @@ class Cluster:
         p = subprocess.run(
             [os.path.join(self.bindir, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", self.dsn(dbname),
              *extra],
-            input=sql, text=True, capture_output=True)
+            input=sql, text=True, capture_output=True, check=False)
         if check and p.returncode != 0:
             raise RuntimeError(f"psql failed ({p.returncode}):\n{p.stderr}\n--- SQL ---\n{sql}")
         return p.returncode, p.stdout, p.stderr

@@ -6,9 +6,7 @@ fingerprints must be identical, so a failed call provably wrote nothing.
 """
 import psycopg
 import pytest
-
 from pgharness import table_fingerprint
-
 
 
 @pytest.fixture(scope="module")
@@ -112,14 +110,14 @@ CASES = [
      "SELECT * FROM mcp_jobs.complete_jobs(ARRAY['{processing}', '{stale_job}']::uuid[], ARRAY['{run}']::uuid[])",
      "22023"),
     ("complete_jobs results length differs",
-     "SELECT * FROM mcp_jobs.complete_jobs(ARRAY['{processing}']::uuid[], ARRAY['{run}']::uuid[], "
-     "ARRAY['{}', '{}']::jsonb[])", "22023"),
+     ("SELECT * FROM mcp_jobs.complete_jobs(ARRAY['{processing}']::uuid[], ARRAY['{run}']::uuid[], "
+      "ARRAY['{}', '{}']::jsonb[])"), "22023"),
     ("complete_jobs duplicate job id",
-     "SELECT * FROM mcp_jobs.complete_jobs(ARRAY['{processing}', '{processing}']::uuid[], "
-     "ARRAY['{run}', '{completed_run}']::uuid[])", "22023"),
+     ("SELECT * FROM mcp_jobs.complete_jobs(ARRAY['{processing}', '{processing}']::uuid[], "
+      "ARRAY['{run}', '{completed_run}']::uuid[])"), "22023"),
     ("complete_jobs more than 1000",
-     "SELECT * FROM mcp_jobs.complete_jobs((SELECT array_agg(gen_random_uuid()) FROM generate_series(1, 1001)), "
-     "(SELECT array_agg(gen_random_uuid()) FROM generate_series(1, 1001)))", "22023"),
+     ("SELECT * FROM mcp_jobs.complete_jobs((SELECT array_agg(gen_random_uuid()) FROM generate_series(1, 1001)), "
+      "(SELECT array_agg(gen_random_uuid()) FROM generate_series(1, 1001)))"), "22023"),
     ("complete_jobs bad uuid text",
      "SELECT * FROM mcp_jobs.complete_jobs(ARRAY['not-a-uuid']::uuid[], ARRAY['{run}']::uuid[])", "22P02"),
     ("complete_jobs result too large",

@@ -45,7 +45,7 @@ def assert_drained_exactly_once(cluster, db, claimed, n):
     assert sum(1 for part in claimed if part) >= 2, "the work was shared by several sessions"
 
     with psycopg.connect(cluster.dsn(db), autocommit=True) as conn:
-        q = lambda sql: conn.execute(sql).fetchone()[0]  # noqa: E731
+        q = lambda sql: conn.execute(sql).fetchone()[0]
         assert q("SELECT count(*) FROM mcp_jobs.jobs WHERE status = 'completed'") == n
         assert q("SELECT count(*) FROM mcp_jobs.jobs WHERE attempts <> 1") == 0
         assert q("SELECT count(*) FROM mcp_jobs.job_runs") == n

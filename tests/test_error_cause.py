@@ -6,7 +6,6 @@ import threading
 
 import psycopg
 import pytest
-
 from pgharness import Cluster
 
 

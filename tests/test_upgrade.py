@@ -12,7 +12,6 @@ import subprocess
 
 import psycopg
 import pytest
-
 from pgharness import PG_CONFIG, TABLES
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -106,7 +105,7 @@ def archived_scripts_installed():
 def test_every_archived_version_has_an_upgrade_path():
     """Each archived version X has sql/mcp_jobs--X--Y.sql, and the chain reaches the crate version."""
     cargo = (REPO / "Cargo.toml").read_text()
-    target = re.search(r'^version\s*=\s*"([^"]+)"', cargo, re.M).group(1)
+    target = re.search(r'^version\s*=\s*"([^"]+)"', cargo, re.MULTILINE).group(1)
     steps = {m.group(1): m.group(2) for p in (REPO / "sql").glob("mcp_jobs--*--*.sql")
              if (m := re.match(r"mcp_jobs--(.+)--(.+)\.sql", p.name))}
     assert VERSIONS, "sql/archive holds at least the first release"
@@ -125,7 +124,7 @@ def populate(conn):
     since 0.1.0). Not through the old version's functions: those run on the new library only after
     ALTER EXTENSION UPDATE (before it they refuse, test_old_api_refuses_before_update). Returns ids
     worth checking afterwards."""
-    one = lambda sql, *a: conn.execute(sql, a).fetchone()  # noqa: E731
+    one = lambda sql, *a: conn.execute(sql, a).fetchone()
     ids = {}
     ids["queued"] = one("""INSERT INTO mcp_jobs.jobs (source, job_type, payload, priority)
                            VALUES ('up', 'queued', '{"n": 123456789012345678901234567890}', 5) RETURNING id""")[0]
@@ -236,7 +235,7 @@ def test_upgrade_keeps_data_and_matches_fresh_install(cluster, archived_scripts_
         upgraded_schema = [r[0] for r in conn.execute(SCHEMA_SQL).fetchall()]
 
         # the API works on the upgraded data
-        one = lambda sql, *a: conn.execute(sql, a).fetchone()  # noqa: E731
+        one = lambda sql, *a: conn.execute(sql, a).fetchone()
         assert one("SELECT mcp_jobs.complete_job(%s, %s)", ids["processing"], ids["run"])[0]["status"] == "completed"
         assert one("SELECT mcp_jobs.enqueue_job('up', 'busy', p_idempotency_key => 'k1')")[0] == ids["processing"]
         claimed = one("SELECT id, payload FROM mcp_jobs.claim_next_job('w2', ARRAY['up'])")

@@ -11,14 +11,14 @@ HERE = os.path.dirname(__file__)
 sys.path.insert(0, os.path.dirname(HERE))  # tests/: pgharness
 sys.path.insert(0, HERE)  # tests/e2e: e2e_stack
 
-from pgharness import Cluster  # noqa: E402
-from e2e_stack import (  # noqa: E402
+from e2e_stack import (
     SUPABASE_DEFAULT_PRIVILEGES_SQL,
     SUPABASE_ROLES_SQL,
     Api,
     Stack,
     mint_jwt,
 )
+from pgharness import Cluster
 
 DB = "supa"
 

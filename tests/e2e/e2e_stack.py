@@ -15,7 +15,6 @@ import urllib.error
 import urllib.request
 
 import requests
-
 from pgharness import free_port, wait_until
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -75,7 +74,7 @@ class _Process:
         self.proc = None
 
     def _spawn(self, argv):
-        self._log = open(self.log_path, "wb")
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - open while the process runs; closed in stop()
         self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
     def alive(self):
@@ -139,7 +138,7 @@ class PostgREST(_Process):
 
         try:
             wait_until(ready, timeout=timeout, interval=0.1, what="PostgREST /ready")
-        except Exception:
+        except Exception:  # noqa: BLE001 - whatever failed: stop the process and report its log
             log = self.log_text()
             self.stop()
             raise RuntimeError("PostgREST did not get ready:\n" + log)
@@ -199,7 +198,7 @@ http {{
 
         try:
             wait_until(ready, timeout=timeout, interval=0.1, what="nginx proxy")
-        except Exception:
+        except Exception:  # noqa: BLE001 - whatever failed: stop the process and report its log
             log = self.log_text() + self._error_log()
             self.stop()
             raise RuntimeError("nginx did not get ready:\n" + log)

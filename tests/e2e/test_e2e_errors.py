@@ -4,7 +4,6 @@ import json
 import uuid
 
 import pytest
-
 from e2e_stack import Api
 from pgharness import table_fingerprint
 

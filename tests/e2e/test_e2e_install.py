@@ -5,9 +5,8 @@ import json
 
 import pytest
 import requests
-
-from pgharness import Cluster, wait_until
 from e2e_stack import SUPABASE_ROLES_SQL, Api, Stack
+from pgharness import Cluster, wait_until
 
 
 @pytest.fixture(scope="module")

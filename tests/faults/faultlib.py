@@ -6,9 +6,7 @@ import subprocess
 import time
 
 import psycopg
-
 from pgharness import Cluster, wait_until
-
 
 # The facts per job, aggregated once (set-based: linear in the table sizes, usable on 100k jobs).
 _FACTS = """

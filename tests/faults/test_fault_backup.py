@@ -12,7 +12,6 @@ import os
 import subprocess
 
 import pytest
-
 from faultlib import check_invariants, connect, new_cluster
 
 KEYS = {
@@ -92,7 +91,7 @@ def snapshot(cluster, db):
 
 
 def run(cmd):
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     return p.returncode, p.stdout, p.stderr
 
 

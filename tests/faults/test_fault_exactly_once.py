@@ -14,7 +14,6 @@ import time
 
 import psycopg
 import pytest
-
 from faultlib import check_invariants, connect, new_cluster
 
 N_JOBS = int(os.environ.get("MCP_JOBS_FAULTS_JOBS", "100000"))
@@ -83,7 +82,7 @@ def test_sixteen_sessions_claim_and_complete_each_job_exactly_once(cluster):
     assert busy >= N_SESSIONS // 2, f"only {busy} sessions got work"
 
     with connect(cluster) as conn:
-        q = lambda sql: conn.execute(sql).fetchone()[0]  # noqa: E731
+        q = lambda sql: conn.execute(sql).fetchone()[0]
         assert q("SELECT count(*) FROM mcp_jobs.jobs") == N_JOBS
         assert q("SELECT count(*) FROM mcp_jobs.jobs WHERE status = 'completed' AND attempts = 1") == N_JOBS
         assert q("SELECT count(*) FROM mcp_jobs.jobs WHERE status IN ('queued', 'processing')") == 0

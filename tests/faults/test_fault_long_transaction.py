@@ -19,7 +19,6 @@ import time
 
 import psycopg
 import pytest
-
 from faultlib import check_invariants, connect, new_cluster
 from pgharness import wait_until
 
@@ -65,11 +64,11 @@ def workload(cluster, tag, n):
                                        (f"{tag}-w{k}", tag)).fetchone()
                     ms = (time.perf_counter() - t) * 1000
                     if row is None:
-                        if enqueued_all.is_set():
-                            # the enqueuer is done: one more empty claim means the queue is drained
-                            if conn.execute("SELECT count(*) = 0 FROM mcp_jobs.jobs WHERE source = %s AND "
-                                            "status = 'queued'", (tag,)).fetchone()[0]:
-                                return
+                        # the enqueuer is done: one more empty claim means the queue is drained
+                        if enqueued_all.is_set() and conn.execute(
+                                "SELECT count(*) = 0 FROM mcp_jobs.jobs WHERE source = %s AND status = 'queued'",
+                                (tag,)).fetchone()[0]:
+                            return
                         time.sleep(0.002)  # nothing queued yet
                         continue
                     with lock:
@@ -174,7 +173,7 @@ def test_long_repeatable_read_transaction_does_not_block_claims(cluster):
         free = summary(lat2)
         assert check_invariants(admin) == {}
 
-    fmt = lambda s: ", ".join(f"{k} {v:.2f} ms" for k, v in s.items())  # noqa: E731
+    fmt = lambda s: ", ".join(f"{k} {v:.2f} ms" for k, v in s.items())
     print(f"\nlong transaction, {N_JOBS} jobs, {N_WORKERS} workers + 1 enqueuer:\n"
           f"  held:  wall {wall:.1f}s, claim latency {fmt(held)}\n"
           f"  free:  wall {wall2:.1f}s, claim latency {fmt(free)}\n"

@@ -15,7 +15,6 @@ import time
 
 import psycopg
 import pytest
-
 from faultlib import check_invariants, connect, crash, new_cluster, restart
 from pgharness import wait_until
 

@@ -7,10 +7,8 @@ Also: a job whose lease expired but that nobody claimed again can still be compl
 """
 import psycopg
 import pytest
-
 from faultlib import check_invariants, connect, new_cluster
-from pgharness import table_fingerprint
-from pgharness import wait_until
+from pgharness import table_fingerprint, wait_until
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import threading
 
 import psycopg
 import pytest
-
 from faultlib import check_invariants, connect, new_cluster
 from pgharness import wait_until
 

@@ -7,7 +7,6 @@ Run: cargo pgrx install --pg-config $PG_CONFIG; PG_CONFIG=... python3 -m pytest 
 import time
 
 import pytest
-
 from pgharness import Cluster, wait_until
 
 # The MCP Jobs design's "Monitoring" block, verbatim.

@@ -208,8 +208,8 @@ def test_install_create_extension_and_run_a_job(deb: Path, clean: None, pkg_clus
 def _digest(conn: psycopg.Connection[Any], columns: dict[str, list[str]]) -> dict[str, tuple[int, str]]:
     """Row count and an md5 of every row (the given columns) of every table."""
     out = {}
-    for t in columns:
-        cols = ", ".join(f'"{c}"' for c in columns[t])
+    for t, names in columns.items():
+        cols = ", ".join(f'"{c}"' for c in names)
         row = conn.execute(f"SELECT count(*), md5(coalesce(string_agg(r, '|' ORDER BY r), '')) "
                            f"FROM (SELECT ROW({cols})::text AS r FROM mcp_jobs.{t}) s").fetchone()
         assert row is not None
