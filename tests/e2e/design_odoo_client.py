@@ -1,8 +1,8 @@
+# ruff: noqa
 # The MCP Jobs design's "From Odoo" client, copied VERBATIM from the design (section "MCP Jobs System",
 # "Integration Patterns"); tests/e2e/test_e2e_design.py checks that it still matches the design text
 # when the design text is available. Do not edit below this line.
 import os
-
 import requests
 
 SUPABASE_URL = os.getenv('SUPABASE_URL')
