@@ -62,6 +62,17 @@ if ! python3 -c "import pytest, requests, psycopg" 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check pytest requests "psycopg[binary]"
 fi
 
+# linters of the test command's lint stage (scripts/test.sh)
+if ! python3 -m ruff --version 2>/dev/null | grep -q "ruff 0.17.6" \
+   || ! python3 -m mypy --version 2>/dev/null | grep -q "mypy 2.4.1" \
+   || ! python3 -m pip show -q types-requests >/dev/null 2>&1; then
+  echo "setup: installing Python linters (ruff, mypy)"
+  python3 -m pip install --quiet --disable-pip-version-check ruff==0.17.6 mypy==2.4.1 types-requests
+fi
+if ! command -v rustfmt >/dev/null || ! cargo clippy --version >/dev/null 2>&1; then
+  rustup component add rustfmt clippy >/dev/null 2>&1 || true
+fi
+
 # >>> Python client (clients/python, package mcp-jobs): installed editable from this checkout for
 # tests/python_client and bench/workers_py.py; again when `mcp_jobs` is missing or comes from another
 # checkout.

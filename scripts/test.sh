@@ -16,6 +16,14 @@ exec 9>/tmp/mcp_jobs_system_pg.lock
 flock 9
 export MCP_JOBS_SYSTEM_PG_LOCK_HELD=1
 
+echo "== lint"
+cargo fmt --check
+cargo clippy --quiet -- -D warnings
+cargo clippy --quiet --features pg_test --tests -- -D warnings
+python3 -m ruff check tests scripts clients/python --exclude tests/bench
+(cd clients/python && python3 -m mypy --strict src examples)
+(cd tests/python_client && python3 -m mypy)
+
 echo "== cargo pgrx test"
 cargo pgrx test pg15 --runas postgres --pgdata "$PGDATA_BASE"
 
