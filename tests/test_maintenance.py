@@ -200,3 +200,25 @@ def test_the_worker_follows_a_backlog_round_with_another_after_a_second() -> Non
                        timeout=45, interval=0.2, what="the backlog pruned by rounds a second apart")
     finally:
         c.destroy()
+
+
+def test_a_retention_of_minutes_prunes_only_jobs_whose_events_are_in_the_metrics(
+        db: psycopg.Connection[Any]) -> None:
+    # ten jobs finished two minutes ago: older than a one-minute retention, younger than the hour
+    with db.transaction():
+        db.execute("""INSERT INTO mcp_jobs.jobs (id, source, job_type, status, attempts, created_at, finished_at)
+                      SELECT x.id::uuid, 'ret', 't', 'completed', 1, now() - interval '3 minutes',
+                             now() - interval '2 minutes'
+                        FROM unnest(%s::text[]) x(id)""", ([old_id(i) for i in range(1, 11)],))
+        db.execute("""INSERT INTO mcp_jobs.job_events (job_id, event_type, created_at)
+                      SELECT id, 'completed', finished_at FROM mcp_jobs.jobs WHERE source = 'ret'""")
+    db.execute("SET mcp_jobs.retention = '1min'")
+    # the metrics trail an hour behind: the jobs' events are not in them, the jobs stay
+    db.execute("SET mcp_jobs.metrics_lag = '1h'")
+    r = db.execute("SELECT mcp_jobs.run_maintenance()").fetchone()[0]
+    assert db.execute("SELECT count(*) FROM mcp_jobs.jobs WHERE source = 'ret'").fetchone()[0] == 10, r
+    # once the metrics hold them, the jobs go
+    db.execute("SET mcp_jobs.metrics_lag = 0")
+    r = db.execute("SELECT mcp_jobs.run_maintenance()").fetchone()[0]
+    assert r["jobs_pruned"] == 10, r
+    assert db.execute("SELECT sum(completed) FROM mcp_jobs.metrics WHERE source = 'ret'").fetchone()[0] == 10
