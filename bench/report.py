@@ -282,6 +282,16 @@ def soak_summary(r: dict[str, Any]) -> dict[str, Any]:
     maint = [m.get("maintenance") or {} for m in ms]
     rounds_ms = [x for mm in maint for x in mm.get("round_ms", [])]
     pr = r.get("prune_rate") or {}
+    q = max(1, len(ms) // 4)
+
+    def idle_rounds(part: list[dict[str, Any]]) -> float | None:
+        """Mean duration of the rounds that left no pruning backlog (their cost is the work since the
+        last round, not pruning a backlog)."""
+        xs = [x for mm in part for x, left in zip((mm.get("maintenance") or {}).get("round_ms", []),
+                                                  (mm.get("maintenance") or {}).get("backlog_left", [])) if not left]
+        return sum(xs) / len(xs) if xs else None
+
+    size_q3 = ms[-q - 1]["total_bytes"] if len(ms) > q else ms[0]["total_bytes"]
     rss = [m.get("worker_rss_anon_kb") for m in ms if m.get("worker_rss_anon_kb")]
     return {"minutes": len(ms), "jobs_per_s_min5": t5, "max_deviation_after_min5": dev,
             "jobs_per_s_last": ms[-1]["jobs_per_s"], "claim_p99_first": ms[0].get("claim_p99_ms"),
@@ -290,6 +300,8 @@ def soak_summary(r: dict[str, Any]) -> dict[str, Any]:
             "maintenance_max_ms": max(rounds_ms) if rounds_ms else None,
             "maintenance_mean_ms": sum(rounds_ms) / len(rounds_ms) if rounds_ms else None,
             "pruned": sum(mm.get("pruned", 0) for mm in maint),
+            "growth_last_quarter": ratio(ms[-1]["total_bytes"] - size_q3, ms[-1]["total_bytes"]),
+            "round_ms_first_quarter": idle_rounds(ms[:q]), "round_ms_last_quarter": idle_rounds(ms[-q:]),
             "prune_jobs_per_s": pr.get("jobs_per_s"), "rss_first_kb": rss[0] if rss else None,
             "rss_last_kb": rss[-1] if rss else None}
 
@@ -446,6 +458,16 @@ def targets(run: Doc | None, wake: Doc | None, soak: Doc | None) -> str:
             rows.append((f"soak ({r['mode']} rate): pruning capacity >= {T_PRUNE_CAPACITY:.0f}x the enqueue rate",
                          (f"{met(None if not pr or not enq else pr >= T_PRUNE_CAPACITY * enq)}: {fmt(pr, '.0f')} jobs/s "
                           f"while pruning against {fmt(enq, '.0f')} enqueued/s ({fmt(ratio(pr, enq))}x)")))
+            g = sm.get("growth_last_quarter")
+            rows.append((f"soak ({r['mode']} rate): tables and indexes plateau once retention applies",
+                         (f"{met(None if g is None else g < 0.05)}: {fmt(None if g is None else 100 * g, '.1f')} % of the "
+                          f"final size added in the last quarter of the run ({mb(sm['bytes_first'])} -> "
+                          f"{mb(sm['bytes_last'])} MB; jobs finished since the start of the previous hour are never "
+                          "pruned)")))
+            q1, q4 = sm.get("round_ms_first_quarter"), sm.get("round_ms_last_quarter")
+            rows.append((f"soak ({r['mode']} rate): a maintenance round costs the work since the last one, not the volume",
+                         (f"mean round without pruning backlog {fmt(q1, '.0f')} ms in the first quarter, {fmt(q4, '.0f')} ms "
+                          f"in the last ({fmt(ratio(q4, q1))}x)")))
             rss0, rss1 = sm.get("rss_first_kb"), sm.get("rss_last_kb")
             rows.append((f"soak ({r['mode']} rate): the maintenance worker's memory flat",
                          f"RssAnon {fmt(rss0, '.0f')} -> {fmt(rss1, '.0f')} kB"))
@@ -504,7 +526,7 @@ def legacy_history(docs: list[Doc]) -> str:
                      ", ".join(drains), ", ".join(fmt(lat.get(q)) for q in ("1M queued", "1k queued + 1M finished"))])
     return table(["run", "date", "version", "lifecycle / ceiling at 1, 2, 4, 8 clients", "same rows / ceiling at 8",
                   "lifecycle / pg-boss, / graphile-worker", ("drain / graphile-worker: claim + complete, complete+claim, "
-                                                             "batched / batched"), "claim p50, x of the smallest queue: 1M queued, 1M finished"], rows, "lllrrlll")
+                                                             "batched / batched"), "claim p50, x of the smallest queue: 1M queued, 1M finished"], rows, "llllrlll")
 
 
 def history(docs: list[Doc]) -> str:
@@ -570,9 +592,10 @@ def write_md(out: str | None = None, docs: list[Doc] | None = None) -> str:
         subs = {
             "RUN": f"Run {run['run']} ({run['started_utc']}, mcp_jobs {run['mcp_jobs_version']}, {run['code']}): "
                    f"`{run['command']}`",
-            "RUN_METHOD": f"{meth['rounds']} interleaved rounds of {meth['round_seconds']:g} s per entry and measurement "
-                          f"({meth['seconds_per_entry']:g} s in all), at synchronous_commit "
-                          + " and ".join(meth["sync_modes"]) + f"; pg-boss and graphile-worker: {meth['peers']}",
+            "RUN_METHOD": f"Every figure is the sum of {meth['rounds']} interleaved rounds (the entries' order rotating) of "
+                          f"{meth['round_seconds']:g} s per entry for the lifecycle and flow control, and of half that "
+                          "for enqueue and drain, at synchronous_commit " + " and ".join(meth["sync_modes"])
+                          + f"; pg-boss and graphile-worker: {meth['peers']}",
             "REPORT": render_run(run),
             "MACHINE": (f"- CPU: {mach['cpu']}\n- nproc: {mach['nproc']}, load average at the start "
                         f"{' '.join(mach.get('loadavg_at_start', []))}\n- node {mach['node']}, pg-boss {mach['pg_boss']}, "
@@ -583,7 +606,8 @@ def write_md(out: str | None = None, docs: list[Doc] | None = None) -> str:
         }
     else:
         none = "No run of bench/run.py with the current harness recorded yet: `bench/run.sh` makes one."
-        subs = {k: none for k in ("RUN", "RUN_METHOD", "REPORT", "MACHINE", "SETTINGS", "STATEMENTS")}
+        subs = {k: none for k in ("RUN", "REPORT", "MACHINE", "SETTINGS", "STATEMENTS")}
+        subs["RUN_METHOD"] = "Every figure is the sum of interleaved rounds, the entries' order rotating every round"
     subs.update({
         "CONCLUSIONS": conclusions(run, wake, soak),
         "TARGETS": targets(run, wake, soak),

@@ -393,10 +393,11 @@ class Bench:
         return {"jobs": n, "seconds": secs, "wal": wal, "growth": size1 - size0, "dead": dead1 - dead0,
                 "cpu_ms": cpu, "dry": dry}
 
-    def measure(self, kind: str, clients: int, entries: list[Entry], rotate: int = 0) -> dict[Entry, dict[str, Any]]:
-        """Interleaved rounds: each entry runs `rounds` times for T/rounds seconds, the order rotating
-        every round, so that the machine's noise spreads over all entries alike."""
-        per = max(1.0, self.T / self.rounds)
+    def measure(self, kind: str, clients: int, entries: list[Entry], rotate: int = 0,
+                share: float = 1.0) -> dict[Entry, dict[str, Any]]:
+        """Interleaved rounds: each entry runs `rounds` times for share * T / rounds seconds, the order
+        rotating every round, so that the machine's noise spreads over all entries alike."""
+        per = max(1.0, share * self.T / self.rounds)
         acc: dict[Entry, list[dict[str, Any]]] = {e: [] for e in entries}
         for r in range(self.rounds):
             k = (r + rotate) % len(entries)
@@ -459,7 +460,7 @@ class Bench:
             enq: dict[str, Any] = self.data["enqueue"].setdefault(sync, {})
             entries = [("mcp_jobs", "one"), ("mcp_jobs", "x100")] + [(s, "one") for s in self.systems(peers)[1:]]
             for i, c in enumerate(enq_clients):
-                res = self.measure("enqueue", c, entries, rotate=i)
+                res = self.measure("enqueue", c, entries, rotate=i, share=0.5)
                 enq[str(c)] = {entry_label(*e): v for e, v in res.items()}
                 for e, v in res.items():
                     B.log(f"  enqueue   {entry_label(*e):32s} clients={c}: {v['jobs_per_s']:8.0f} jobs/s  CPU "
@@ -468,7 +469,7 @@ class Bench:
             entries += [("ceiling", "one")]
             if peers and not self.args.no_peers:
                 entries += [(p, v) for p in PEERS for v in ("one", "batch")]
-            res = self.measure("drain", drain_clients, entries)
+            res = self.measure("drain", drain_clients, entries, share=0.5)
             self.data["drain"][sync] = {"clients": drain_clients, "entries": {entry_label(*e): v for e, v in res.items()}}
             for e, v in res.items():
                 B.log(f"  drain     {entry_label(*e):32s} clients={drain_clients}: {v['jobs_per_s']:8.0f} jobs/s  "
@@ -578,6 +579,11 @@ class Bench:
                     os.remove(path)
         out = []
         for name, free, finished, held in scenarios:
+            if held:  # the held-back jobs stayed held: only the holder of 'limited' ever left the queue
+                moved = self.one(dbs[name], "SELECT count(*) FROM mcp_jobs.jobs WHERE source IN ('paused', 'limited') "
+                                            "AND status <> 'queued'")
+                if moved != 1:
+                    raise RuntimeError(f"{name}: {moved} held-back jobs were claimed (expected only the holder)")
             xs = lat[name]
             server = self.one(dbs[name], """
                 SELECT coalesce(sum(total_exec_time) / nullif(sum(calls), 0), 0) FROM pg_stat_statements
@@ -641,10 +647,11 @@ class Bench:
         for ax, sync in zip(axes, SYNC_MODES):
             life = self.data["lifecycle"].get(sync, {})
             cs = sorted(life, key=int)
-            for s in ["mcp_jobs", *REFERENCES, *PEERS]:
+            for i, s in enumerate(["mcp_jobs", *REFERENCES, *PEERS]):
                 pts = [(int(c), life[c][s]["jobs_per_s"]) for c in cs if s in life[c]]
                 if pts:
-                    ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=SYSTEM_LABEL.get(s, s))
+                    ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", color=f"C{i}",
+                            label=SYSTEM_LABEL.get(s, s))
             ax.set_xscale("log", base=2)
             ax.set_xticks([int(c) for c in cs])
             ax.set_xticklabels(cs)
@@ -652,7 +659,7 @@ class Bench:
             ax.set_title(f"synchronous_commit = {sync}")
             ax.grid(True, alpha=0.3)
         axes[0].set_ylabel("jobs/s (enqueue + claim + complete)")
-        axes[0].legend(fontsize=8)
+        axes[-1].legend(fontsize=8)
         fig.suptitle("Lifecycle throughput vs clients (one cluster, one run)")
         fig.tight_layout()
         fig.savefig(path)
@@ -709,7 +716,7 @@ def main() -> None:
             "command": B.command_line("bench/run.py"), "source": "bench/run.py", "complete": not b.smoke,
             "smoke": b.smoke, "notes": [],
             "method": {"rounds": b.rounds, "round_seconds": round(max(1.0, b.T / b.rounds), 2),
-                       "seconds_per_entry": b.T, "sync_modes": list(SYNC_MODES),
+                       "seconds_per_entry": b.T, "enqueue_drain_share": 0.5, "sync_modes": list(SYNC_MODES),
                        "pg_stat_statements_track": SETTINGS["pg_stat_statements.track"],
                        "drain_batch": BATCH, "enqueue_batch": ENQUEUE_BATCH,
                        "peers": "none" if args.no_peers else "synchronous_commit = on only"},
@@ -730,7 +737,7 @@ def main() -> None:
             B.log(f"wrote {os.path.relpath(B.write_result('run', doc), ROOT)}")
             b.chart(os.path.join(HERE, "throughput.png"))
             report.write_md()
-        B.log(f"done in {time.time() - started:.0f}s")
+        B.log(f"done in {time.time() - started:.0f}s; reproduce with: {doc['command']}")
     finally:
         b.close()
 

@@ -21,13 +21,15 @@ ago are loaded, so that pruning has work from the start: mcp_jobs never prunes j
 start of the previous hour (src/queries/prune_cutoff.sql), so a soak's own jobs become prunable only
 after one to two hours.
 
-mcp_jobs' maintenance is its background worker; each round's report is read from the server log
-(log_min_messages = debug1 for the worker's role in the soak database only; the load runs as another
-role), a round's duration is the time between two reports less the interval. The reference's upkeep is
+mcp_jobs' maintenance is its background worker, paused (interval 0) while the cluster is prepared and
+set to the interval with a reload when the load starts, so that its first round is at the start;
+each round's report is read from the server log (log_min_messages = debug1 for the worker's role in
+the soak database only; the load runs as another role), a round's duration is the time between two
+reports less the interval (the first: from the reload). The reference's upkeep is
 what a pg_cron job would run, issued by this script on its own connection every maintenance interval:
 `plpgsql_ref.expire_leases()`, then `plpgsql_ref.prune(retention, 10000)` again while it deletes a full
-batch, for at most the prune budget, each call its own transaction; the reference gets an index on its
-finished jobs for that (`jobs_finished_idx`).
+batch, for at most the prune budget, each call its own transaction, the first round when the load
+starts; the reference gets an index on its finished jobs for that (`jobs_finished_idx`).
 
 A full run writes bench/results/soak-NNN.json (rendered into BENCHMARKS.md by bench/report.py) unless
 --no-write.
@@ -149,13 +151,17 @@ class RefUpkeep(threading.Thread):
         self.rounds: list[dict[str, Any]] = []
         self.errors: list[str] = []
         self.stop_ev = threading.Event()
+        self.go = threading.Event()  # the first round when set, then every interval
         self.pid: int | None = None
 
     def run(self) -> None:
         import psycopg
         with psycopg.connect(self.cluster.dsn("soak", "bench"), autocommit=True) as conn:
             self.pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
-            nxt = time.monotonic() + self.interval  # the first round one interval after the start
+            while not self.go.wait(0.1):
+                if self.stop_ev.is_set():
+                    return
+            nxt = time.monotonic()
             while not self.stop_ev.wait(max(0.0, nxt - time.monotonic())):
                 t0 = time.monotonic()
                 pruned, done = 0, False
@@ -198,7 +204,9 @@ class Soak:
         conf = dict(SETTINGS)
         conf["mcp_jobs.retention"] = f"'{self.retention_s}s'"
         conf["mcp_jobs.prune_budget"] = f"'{int(self.budget_s * 1000)}ms'"
-        conf["mcp_jobs.maintenance_interval"] = f"'{int(self.maint_s * 1000)}ms'"
+        # paused until the load starts (Soak.run sets the interval and reloads: the worker's first
+        # round is then at the start of the measured time, as the reference's upkeep's)
+        conf["mcp_jobs.maintenance_interval"] = "0"
         c = B.Cluster(conf=conf, name="mcp_soak").start()
         self.cluster = c
         B.sql(c, "postgres", "CREATE DATABASE soak", fetch=False)
@@ -233,10 +241,12 @@ class Soak:
                 "worker_rss_anon_kb": B.proc_status_kb(worker_pid, "RssAnon") if worker_pid else None,
                 "worker_cpu_ms": B.proc_cpu_ms(worker_pid) if worker_pid else None}
 
-    def worker_rounds(self, c: B.Cluster) -> tuple[list[dict[str, Any]], int]:
-        """mcp_jobs' maintenance rounds from the server log: end time, duration (ms; None for the first),
-        report; and the number of WARNINGs the worker logged."""
-        rounds, warnings, prev = [], 0, None
+    def worker_rounds(self, c: B.Cluster, started: float) -> tuple[list[dict[str, Any]], int]:
+        """mcp_jobs' maintenance rounds from the server log: end time, duration (ms: from the previous
+        report plus the interval, the first from `started`, when the interval was set), report; and the
+        number of WARNINGs the worker logged."""
+        rounds: list[dict[str, Any]] = []
+        warnings, prev = 0, started - self.maint_s
         for line in c.log_text().splitlines():
             m = LOG_LINE.match(line)
             if not m:
@@ -246,7 +256,7 @@ class Soak:
             if m.group(3) == "DEBUG" and m.group(4).startswith("mcp_jobs maintenance: {"):
                 t = log_time(m.group(1))
                 rep = json.loads(m.group(4).split(": ", 1)[1])
-                rounds.append({"t": t, "ms": None if prev is None else max(0.0, (t - prev - self.maint_s) * 1000),
+                rounds.append({"t": t, "ms": max(0.0, (t - prev - self.maint_s) * 1000),
                                "pruned": rep.get("jobs_pruned", 0), "done": rep.get("prune_done"),
                                "metrics_written": rep.get("metrics_written")})
                 prev = t
@@ -273,8 +283,15 @@ class Soak:
                 worker_pid = B.wait_until(lambda: upkeep.pid, timeout=30, what="the upkeep connection")
             script = pg.script(f"soak_{system}", phase_script(system))
             prefix = os.path.join(self.tmp, f"soak_{system}_{mode}")
-            t0 = time.time()
             s0 = self.sample(c, SCHEMA[system], worker_pid)
+            t0 = time.time()
+            if upkeep:
+                upkeep.go.set()
+            else:
+                B.sql(c, "postgres", f"ALTER SYSTEM SET mcp_jobs.maintenance_interval = '{int(self.maint_s * 1000)}ms'",
+                      fetch=False)
+                B.sql(c, "postgres", "SELECT pg_reload_conf()")
+            s0["t"] = t0
             p = pg.start("soak", script, self.clients, seconds=self.seconds, defines={"phase": "0"},
                          log_prefix=prefix, sampling=self.sampling if self.sampling < 1 else None,
                          rate=3 * rate if rate else None, user="bench", progress=int(self.interval))
@@ -317,7 +334,7 @@ class Soak:
                 upkeep.join(timeout=120)
                 rounds, warnings = upkeep.rounds, len(upkeep.errors)
             else:
-                rounds, warnings = self.worker_rounds(c)
+                rounds, warnings = self.worker_rounds(c, t0)
             lines = B.pgbench_log_lines(pg.logs(prefix))
             res = self.summarise(system, mode, rate, t0, samples, lines, progress, rounds, warnings, c)
             for path in pg.logs(prefix):
@@ -453,7 +470,7 @@ def main() -> None:
         print("\n" + report.render_soak(doc) + "\n", flush=True)
         if not s.smoke and not args.no_write:
             B.log(f"wrote {os.path.relpath(B.write_result('soak', doc), B.ROOT)}")
-        B.log(f"done in {time.time() - started:.0f}s")
+        B.log(f"done in {time.time() - started:.0f}s; reproduce with: {doc['command']}")
     finally:
         s.close()
 

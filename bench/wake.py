@@ -146,11 +146,11 @@ class Wake:
     def __init__(self, args: argparse.Namespace):
         self.args = args
         self.smoke = bool(args.smoke)
-        self.jobs = args.jobs or (6 if self.smoke else 200)
+        self.jobs = args.jobs or (4 if self.smoke else 200)
         self.rounds = 1 if self.smoke else args.rounds
         self.gap = (0.05, 0.2 if self.smoke else 1.0)
         self.idle_n = 5 if self.smoke else 50
-        self.idle_s = 2.0 if self.smoke else 30.0
+        self.idle_s = 1.0 if self.smoke else 30.0
         self.a: B.Cluster | None = None
         self.b: B.Cluster | None = None
         self.stack: Any = None
@@ -254,7 +254,17 @@ class Wake:
             self.procs.remove(w)
             if sc["source"] is not None:
                 self.cancel_claims(sc["cluster"])
+            else:
+                self.no_listener()
         return out
+
+    def no_listener(self) -> None:
+        """The stopped graphile-worker runner's LISTEN connection is gone (the next runner's readiness is
+        its own LISTEN)."""
+        assert self.a
+        B.wait_until(lambda: not B.one(self.a, "graphile", "SELECT count(*) FROM pg_stat_activity "
+                                                          "WHERE datname = 'graphile' AND query ILIKE 'listen%%'"),
+                     timeout=30, what="no graphile-worker listener left")
 
     def latency(self) -> list[dict[str, Any]]:
         scs = self.scenarios()
@@ -316,8 +326,10 @@ class Wake:
                 if w:
                     w.stop()
                     self.procs.remove(w)
-            if c is not None and argv and "graphile" not in name:
+            if argv and "graphile" not in name:
                 self.cancel_claims(c)
+            elif argv:
+                self.no_listener()
             e = {"scenario": name, "workers": n if argv else 0, "seconds": round(t1 - t0, 2),
                  "server_cpu_ms_per_s": round((s1 - s0) / (t1 - t0), 2),
                  "client_cpu_ms_per_s": round((c1 - c0) / (t1 - t0), 2) if argv else None}
@@ -383,7 +395,7 @@ def main() -> None:
         print("\n" + report.render_wake(doc) + "\n", flush=True)
         if not w.smoke and not args.no_write:
             B.log(f"wrote {os.path.relpath(B.write_result('wake', doc), B.ROOT)}")
-        B.log(f"done in {time.time() - started:.0f}s")
+        B.log(f"done in {time.time() - started:.0f}s; reproduce with: {doc['command']}")
     finally:
         w.close()
 
