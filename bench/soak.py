@@ -37,6 +37,7 @@ A full run writes bench/results/soak-NNN.json (rendered into BENCHMARKS.md by be
 from __future__ import annotations
 
 import argparse
+import bisect
 import datetime
 import json
 import os
@@ -349,10 +350,16 @@ class Soak:
                   c: B.Cluster) -> dict[str, Any]:
         scale = 1.0 / self.sampling
         minutes: list[dict[str, Any]] = []
+        # the logged transactions by the interval their end falls in
+        bounds = [x["t"] * 1e6 for x in samples]
+        buckets: list[list[tuple[Any, ...]]] = [[] for _ in samples]
+        for x in lines:
+            i = bisect.bisect_right(bounds, x[3])
+            if 0 < i < len(samples):
+                buckets[i].append(x)
         for i in range(1, len(samples)):
             a, b = samples[i - 1], samples[i]
-            lo, hi = (a["t"] - t0) * 1e6, (b["t"] - t0) * 1e6
-            sel = [x for x in lines if lo <= x[3] - t0 * 1e6 < hi]
+            sel = buckets[i]
             done = sum(1 for x in sel if (x[1] - 1) % 3 == 2)  # complete transactions
             claims = [x[4] - x[5] for x in sel if (x[1] - 1) % 3 == 1]
             lags = [x[5] for x in sel]
@@ -378,10 +385,10 @@ class Soak:
                                 "cpu_ms": None if cpu is None else round(cpu, 1)},
                 "worker_rss_kb": b["worker_rss_kb"], "worker_rss_anon_kb": b["worker_rss_anon_kb"],
             })
-            x = minutes[-1]
-            B.log(f"  {x['minute']:3d}: {x['jobs_per_s']:7.0f} jobs/s  claim p99 {B_fmt(x['claim_p99_ms'])} ms  "
-                  f"{x['total_bytes'] / 1048576:7.0f} MB  dead {x['dead_tuples']:9,}  rounds "
-                  f"{x['maintenance']['round_ms']} pruned {x['maintenance']['pruned']:,}  upkeep RssAnon {x['worker_rss_anon_kb']} kB")
+            m = minutes[-1]
+            B.log(f"  {m['minute']:3d}: {m['jobs_per_s']:7.0f} jobs/s  claim p99 {B_fmt(m['claim_p99_ms'])} ms  "
+                  f"{m['total_bytes'] / 1048576:7.0f} MB  dead {m['dead_tuples']:9,}  rounds "
+                  f"{m['maintenance']['round_ms']} pruned {m['maintenance']['pruned']:,}  upkeep RssAnon {m['worker_rss_anon_kb']} kB")
         with_backlog = [r for r in rounds if not r["done"] and r["t"] >= t0]
         prune_rate = None
         if with_backlog:
@@ -418,7 +425,8 @@ def main() -> None:
                     help="s between maintenance rounds (default 60: mcp_jobs' default)")
     ap.add_argument("--prune-budget", type=float, default=2.0, help="s of pruning per round (default 2: mcp_jobs' default)")
     ap.add_argument("--backlog", type=int, help="finished jobs past the cutoff loaded before each run (default 1,000,000)")
-    ap.add_argument("--sampling", type=float, default=0.05, help="pgbench --sampling-rate of the transaction log")
+    ap.add_argument("--sampling", type=float, default=0.02,
+                    help="pgbench --sampling-rate of the transaction log (default 0.02)")
     ap.add_argument("--no-write", action="store_true", help="write nothing to bench/results")
     ap.add_argument("--out", default=os.path.join(HERE, "out"), help="directory for the raw result")
     args = ap.parse_args()
