@@ -31,7 +31,7 @@ what a pg_cron job would run, issued by this script on its own connection every 
 batch, for at most the prune budget, each call its own transaction, the first round when the load
 starts; the reference gets an index on its finished jobs for that (`jobs_finished_idx`).
 
-A full run writes bench/results/soak-NNN.json (rendered into BENCHMARKS.md by bench/report.py) unless
+A full run writes bench/results/soak-NNN.json and renders BENCHMARKS.md again (bench/report.py) unless
 --no-write.
 """
 from __future__ import annotations
@@ -478,6 +478,7 @@ def main() -> None:
         print("\n" + report.render_soak(doc) + "\n", flush=True)
         if not s.smoke and not args.no_write:
             B.log(f"wrote {os.path.relpath(B.write_result('soak', doc), B.ROOT)}")
+            report.write_md()
         B.log(f"done in {time.time() - started:.0f}s; reproduce with: {doc['command']}")
     finally:
         s.close()

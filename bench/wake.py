@@ -22,7 +22,7 @@ fixed time, and the cluster with no client as the baseline.
 
 mcp_jobs must be installed into $PG_CONFIG's PostgreSQL; PostgREST is found at $POSTGREST_BIN (default
 .tools/postgrest/package/postgrest, scripts/setup.sh), nginx on PATH. A full run writes
-bench/results/wake-NNN.json (rendered into BENCHMARKS.md by bench/report.py) unless --no-write.
+bench/results/wake-NNN.json and renders BENCHMARKS.md again (bench/report.py) unless --no-write.
 """
 from __future__ import annotations
 
@@ -395,6 +395,7 @@ def main() -> None:
         print("\n" + report.render_wake(doc) + "\n", flush=True)
         if not w.smoke and not args.no_write:
             B.log(f"wrote {os.path.relpath(B.write_result('wake', doc), B.ROOT)}")
+            report.write_md()
         B.log(f"done in {time.time() - started:.0f}s; reproduce with: {doc['command']}")
     finally:
         w.close()
