@@ -5,6 +5,8 @@
 //   node peers.js <pgboss|graphile> lifecycle <url> <clients> <seconds>
 //   node peers.js <pgboss|graphile> fill      <url> <n>
 //   node peers.js <pgboss|graphile> drain     <url> <clients> <seconds> <batched 0|1>
+//   node peers.js graphile wake <url>                 (bench/wake.py: one line per job of task `wake`)
+//   node peers.js graphile idle <url> <concurrency>   (bench/wake.py: a runner on an empty queue)
 //
 // Prints one JSON line {jobs, seconds, rate}. "lifecycle" is a closed loop per client: enqueue one
 // job, have it claimed and completed, repeat. "drain" claims and completes jobs already queued
@@ -96,6 +98,26 @@ async function graphile() {
         await utils.addJobs(Array.from({ length: Math.min(1000, n - i) }, () => ({ identifier: QUEUE, payload: { n: 1 } })));
       }
       return out(n, 1);
+    }
+    if (mode === 'wake' || mode === 'idle') {
+      // wake: one runner (concurrency 1) prints the enqueue-to-start latency of each job of task `wake`
+      // (its payload carries the producer's CLOCK_MONOTONIC send time in ns; process.hrtime reads the
+      // same clock); idle: a runner of concurrency a1 on an empty queue. Both run until SIGTERM.
+      const runner = await run({
+        connectionString: url, concurrency: mode === 'idle' ? clients : 1, noHandleSignals: true, logger,
+        maxPoolSize: (mode === 'idle' ? clients : 1) + 2,
+        taskList: {
+          wake: async (payload) => {
+            const t = process.hrtime.bigint();
+            process.stdout.write(JSON.stringify({ k: payload.k, lat_ms: Number(t - BigInt(payload.t)) / 1e6 }) + '\n');
+          },
+          idle: async () => {},
+        },
+      });
+      process.on('SIGTERM', () => { runner.stop().finally(() => process.exit(0)); });
+      process.stdout.write('ready\n');
+      await runner.promise;
+      return;
     }
     const batched = mode === 'drain' && a3 === '1';
     const waiters = new Map();

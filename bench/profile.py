@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""perf profile of one backend running the mcp_jobs lifecycle (enqueue, claim, complete) from one
-pgbench client, in a throwaway cluster with bench/run.py's settings (synchronous_commit=off for the
-client session so that the profile shows CPU, not WAL flush waits).
+"""perf profile of one backend running the lifecycle (enqueue, claim, complete) from one pgbench client,
+in a throwaway cluster with bench/run.py's settings and synchronous_commit = off (the profile shows CPU,
+not WAL flush waits). The system is mcp_jobs, or the plain PL/pgSQL reference with --reference.
 
-    PG_CONFIG=... python3 bench/profile.py [seconds]     # writes /tmp/mcp_jobs_perf.data, prints a summary
+    PG_CONFIG=... python3 bench/profile.py [seconds] [--reference]   # writes /tmp/mcp_jobs_perf.data, prints a summary
 """
+from __future__ import annotations
+
 import argparse
 import os
 import subprocess
@@ -12,24 +14,28 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import run as bench  # noqa: E402
+import run as bench
 
-secs = int(sys.argv[1]) if len(sys.argv) > 1 else 7
+ap = argparse.ArgumentParser()
+ap.add_argument("seconds", nargs="?", type=int, default=7)
+ap.add_argument("--reference", action="store_true", help="profile the PL/pgSQL reference instead")
+args = ap.parse_args()
+system = "plpgsql" if args.reference else "mcp_jobs"
 data = "/tmp/mcp_jobs_perf.data"
-b = bench.Bench(argparse.Namespace(smoke=False, seconds=5, rounds=1, out="/tmp"))
+b = bench.Bench(bench.tool_args(5, 1))
 try:
-    b.cluster = bench.Cluster(conf=bench.SETTINGS, name="mcp_perf").start()
-    b.sql("postgres", "CREATE DATABASE mcp", fetch=False)
-    b.sql("mcp", "CREATE EXTENSION mcp_jobs", fetch=False)
-    p = b.pgbench("mcp", "mcp_lifecycle", 1, seconds=secs + 4, wait=False, options="-c synchronous_commit=off")
+    b.setup((system,), conf={"synchronous_commit": "off"})
+    db = bench.SYSTEMS[system].db
+    assert b.pg
+    p = b.pg.start(db, b.script((system, "lifecycle", "one")), 1, seconds=args.seconds + 4)
     time.sleep(2)
-    pid = b.sql("mcp", "SELECT pid FROM pg_stat_activity WHERE application_name = 'pgbench'")[0][0]
-    subprocess.run(["perf", "record", "-F", "2000", "-g", "-p", str(pid), "-o", data, "--", "sleep", str(secs)],
+    pid = b.one(db, "SELECT pid FROM pg_stat_activity WHERE application_name = 'pgbench'")
+    subprocess.run(["perf", "record", "-F", "2000", "-g", "-p", str(pid), "-o", data, "--", "sleep", str(args.seconds)],
                    capture_output=True, check=True)
-    b.pgbench_wait(p)
+    b.pg.wait(p)
 finally:
     b.close()
-for args in (["--sort", "dso"], ["--children", "--sort", "symbol"]):
-    out = subprocess.run(["perf", "report", "-i", data, "--stdio", "-g", "none", *args],
-                         capture_output=True, text=True).stdout
-    print("\n".join([l[:110] for l in out.splitlines() if "%" in l and not l.startswith("#")][:40]))
+for extra in (["--sort", "dso"], ["--children", "--sort", "symbol"]):
+    out = subprocess.run(["perf", "report", "-i", data, "--stdio", "-g", "none", *extra],
+                         check=True, capture_output=True, text=True).stdout
+    print("\n".join([line[:110] for line in out.splitlines() if "%" in line and not line.startswith("#")][:40]))
