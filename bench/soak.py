@@ -17,9 +17,9 @@ interval and prune budget at their defaults, `mcp_jobs.retention` short). Runs, 
   3. mcp_jobs, half: pgbench -R at half of run 1's mean jobs/s (after its first interval);
   4. the reference at the same rate.
 Before each run, `--backlog` finished jobs (with their run and three events) that finished three hours
-ago are loaded, so that pruning has work from the start: mcp_jobs never prunes jobs finished since the
-start of the previous hour (src/queries/prune_cutoff.sql), so a soak's own jobs become prunable only
-after one to two hours.
+ago are loaded, so that pruning has a backlog to work through from the start; the soak's own jobs
+become prunable `--retention` seconds after they finish (once their events are in the metrics,
+src/queries/prune_cutoff.sql).
 
 mcp_jobs' maintenance is its background worker, paused (interval 0) while the cluster is prepared and
 set to the interval with a reload when the load starts, so that its first round is at the start;

@@ -20,7 +20,9 @@ echo "== lint"
 cargo fmt --check
 cargo clippy --quiet -- -D warnings
 cargo clippy --quiet --features pg_test --tests -- -D warnings
-python3 -m ruff check tests scripts clients/python --exclude tests/bench
+python3 -m ruff check tests scripts clients/python bench --exclude bench/workers_py.py
+python3 -m mypy --strict --ignore-missing-imports bench/benchlib.py bench/run.py bench/wake.py bench/soak.py \
+    bench/report.py bench/quick.py bench/profile.py bench/ab_schema.py tests/bench/test_bench_smoke.py
 (cd clients/python && python3 -m mypy --strict src examples)
 (cd tests/python_client && python3 -m mypy)
 
