@@ -561,17 +561,9 @@ pub fn dead_letter_groups(
 #[pg_extern(stable, parallel_safe)]
 pub fn diagnostics() -> pgrx::JsonB {
     (|| -> JobResult<pgrx::JsonB> {
-        let (installed, worker): (Option<String>, Option<i64>) = Spi::connect(|client| {
-            let t = client.select(
-                "SELECT (SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'mcp_jobs'),
-                        (SELECT count(*) FROM pg_catalog.pg_stat_activity
-                          WHERE backend_type = 'mcp_jobs maintenance')",
-                None,
-                &[],
-            )?;
-            let r = t.first();
-            Ok::<_, pgrx::spi::SpiError>((r.get(1)?, r.get(2)?))
-        })?;
+        let installed: Option<String> = Spi::get_one(
+            "SELECT extversion::text FROM pg_catalog.pg_extension WHERE extname = 'mcp_jobs'",
+        )?;
         let preloaded = crate::wake::mode() == "latch";
         Ok(pgrx::JsonB(serde_json::json!({
             "library_version": env!("CARGO_PKG_VERSION"),
@@ -580,7 +572,7 @@ pub fn diagnostics() -> pgrx::JsonB {
             "wakeups": if preloaded { "latch" } else { "polling (mcp_jobs is not in shared_preload_libraries: waiting claims look every 100 ms)" },
             "waiting_claims": crate::wake::waiting(),
             "waiters_woken": crate::wake::wakeups(),
-            "maintenance_worker": worker.unwrap_or(0) > 0,
+            "maintenance_worker": crate::wake::maintenance_pid().is_some(),
             "lease_sweep_interval_ms": crate::config::LEASE_SWEEP_INTERVAL_MS.get(),
         })))
     })()

@@ -45,6 +45,9 @@ struct Shared {
     waiting: AtomicU32,
     /// waiters woken by a commit since the server started (diagnostics, tests)
     wakeups: AtomicU64,
+    /// pid of the running maintenance worker, 0 when none: diagnostics() reads it because
+    /// pg_stat_activity hides a superuser's background worker from other roles
+    maintenance_pid: AtomicU32,
     nslots: u32,
     slots: [Slot; 0],
 }
@@ -134,6 +137,37 @@ pub fn waiting() -> u32 {
 /// How many waiters commits have woken since the server started (0 without the preload).
 pub fn wakeups() -> u64 {
     shared().map_or(0, |s| s.wakeups.load(Ordering::Relaxed))
+}
+
+/// The maintenance worker's pid while it runs (None without the preload or when it is not running).
+pub fn maintenance_pid() -> Option<u32> {
+    shared()
+        .map(|s| s.maintenance_pid.load(Ordering::Acquire))
+        .filter(|pid| *pid != 0)
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn maintenance_gone(_code: i32, _arg: pg_sys::Datum) {
+    if let Some(sh) = shared() {
+        // SAFETY: MyProcPid is this process's pid.
+        let me = unsafe { pg_sys::MyProcPid } as u32;
+        let _ = sh
+            .maintenance_pid
+            .compare_exchange(me, 0, Ordering::AcqRel, Ordering::Acquire);
+    }
+}
+
+/// Called by the maintenance worker once started: publishes its pid until the process exits
+/// (a crash restart reinitializes shared memory, so a killed worker is not left published).
+pub fn maintenance_started() {
+    if let Some(sh) = shared() {
+        // SAFETY: MyProcPid is this process's pid; the callback runs at proc_exit.
+        unsafe {
+            sh.maintenance_pid
+                .store(pg_sys::MyProcPid as u32, Ordering::Release);
+            pg_sys::before_shmem_exit(Some(maintenance_gone), pg_sys::Datum::from(0));
+        }
+    }
 }
 
 fn hash(s: &str) -> u32 {

@@ -193,6 +193,7 @@ pub extern "C-unwind" fn mcp_jobs_maintenance_main(_arg: pg_sys::Datum) {
             );
         }
     }
+    crate::wake::maintenance_started();
     log!(
         "mcp_jobs maintenance worker started in database \"{database}\" (interval {} ms)",
         config::MAINTENANCE_INTERVAL_MS.get()

@@ -84,6 +84,33 @@ def test_diagnostics_say_latch_mode(pre: Cluster) -> None:
         assert d["preloaded"] is True and d["wakeups"] == "latch", d
 
 
+def test_diagnostics_see_the_maintenance_worker_from_any_role(pre: Cluster) -> None:
+    """pg_stat_activity hides the (superuser) worker from other roles; diagnostics() must not."""
+    with pre.connect() as conn:
+        wait_until(lambda: conn.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = "
+                                        "'mcp_jobs maintenance'").fetchone()[0] == 1,
+                   timeout=20, interval=0.05, what="the maintenance worker")
+        conn.execute("DROP ROLE IF EXISTS diag_reader")
+        conn.execute("CREATE ROLE diag_reader")
+        conn.execute("SELECT mcp_jobs.grant_access('diag_reader')")
+        try:
+            with conn.transaction():
+                conn.execute("SET LOCAL ROLE diag_reader")
+                hidden = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = "
+                                      "'mcp_jobs maintenance'").fetchone()[0]
+                seen = diag(conn)["maintenance_worker"]
+            assert hidden == 0, "the role sees the worker in pg_stat_activity: the test proves nothing"
+            assert seen is True, seen
+            # and false once the worker is gone (SIGTERM: it exits cleanly and is not restarted)
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                         "WHERE backend_type = 'mcp_jobs maintenance'")
+            wait_until(lambda: diag(conn)["maintenance_worker"] is False, timeout=20, interval=0.02,
+                       what="diagnostics to see the worker gone")
+        finally:
+            conn.execute("DROP OWNED BY diag_reader")
+            conn.execute("DROP ROLE diag_reader")
+
+
 def test_a_waiting_claim_is_woken_within_50_ms_of_the_commit(pre: Cluster) -> None:
     latencies = []
     with pre.connect() as conn:
