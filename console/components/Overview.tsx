@@ -13,6 +13,7 @@ import { Empty, SkeletonRows } from '@/components/States';
 import { useApi } from '@/lib/fetcher';
 import { fmtAgo, fmtDuration, fmtNumber, fmtPct, fmtTime } from '@/lib/format';
 import { chartPoints, floorHour, HOUR_MS, successTable } from '@/lib/metrics';
+import type { JobStats070 } from '@/lib/types';
 
 export const REFRESH_MS = 10_000;
 const PAUSE_KEY = 'mcp-jobs.overview.paused';
@@ -83,7 +84,7 @@ export function Overview({ tokenRequired }: { tokenRequired: boolean }) {
   // one metrics read for the charts (either range, any source) and the 7-day table; its start moves
   // with the hour, so the key stays the same between refreshes
   const weekFrom = floorHour(now - 7 * 24 * HOUR_MS);
-  const stats = useApi<{ stats: JobStats }>(`/api/jobs/stats${source ? `?source=${encodeURIComponent(source)}` : ''}`, cfg);
+  const stats = useApi<{ stats: JobStats070 }>(`/api/jobs/stats${source ? `?source=${encodeURIComponent(source)}` : ''}`, cfg);
   const depth = useApi<{ queueDepth: QueueDepth[] }>('/api/jobs/queue-depth', cfg);
   const alerts = useApi<{ alerts: Alert[] }>('/api/jobs/alerts', cfg);
   const groups = useApi<{ groups: DeadLetterGroup[] }>('/api/jobs/dead-letters/groups', cfg);
@@ -202,6 +203,18 @@ export function Overview({ tokenRequired }: { tokenRequired: boolean }) {
             </Link>
           ))}
         </div>
+
+        {stats.data && ((stats.data.stats.queues_paused ?? 0) > 0 || (stats.data.stats.queues_limited ?? 0) > 0) ? (
+          <Link href="/queues" className="panel flow-summary" data-testid="flow-summary" data-paused={stats.data.stats.queues_paused ?? 0} data-limited={stats.data.stats.queues_limited ?? 0}>
+            <span className="dot" style={{ background: (stats.data.stats.queues_paused ?? 0) > 0 ? 'var(--amber)' : 'var(--violet)' }} />
+            <span>
+              Flow control{source ? ` of ${source}` : ''}: {fmtNumber(stats.data.stats.queues_paused ?? 0)} paused, {fmtNumber(stats.data.stats.queues_limited ?? 0)} limited
+              <span className="faint"> (rows of mcp_jobs.queues)</span>
+            </span>
+            <span className="spacer" />
+            <span className="link">Queues →</span>
+          </Link>
+        ) : null}
 
         {fresh ? (
           <section className="panel">
