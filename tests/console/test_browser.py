@@ -449,11 +449,11 @@ def test_queues_page_limits_and_pause(app: ConsoleServer, browser: Browser, sql:
 
 def test_schedules_page_create_and_delete(app: ConsoleServer, browser: Browser, sql: psycopg.Connection, out_dir: str) -> None:
     b = browser
+    sql.execute("SELECT mcp_jobs.schedule_job('sync-contacts', '*/15 * * * *', 'crm', 'contacts')")
+    # it has run (early, as tests and backfills may): its job is linked
+    assert one(sql, "SELECT mcp_jobs.run_schedules(now() + interval '20 minutes')") == 1
     sql.execute("""SELECT mcp_jobs.schedule_job('nightly-report', '0 3 * * *', 'vercel', 'report', '{"full": true}',
                                                 p_timezone => 'Europe/Berlin')""")
-    sql.execute("SELECT mcp_jobs.schedule_job('sync-contacts', '*/15 * * * *', 'crm', 'contacts')")
-    # one of them has run (early, as tests and backfills may): its job is linked
-    assert one(sql, "SELECT mcp_jobs.run_schedules(now() + interval '20 minutes')") == 1
     last_job = one(sql, "SELECT last_job_id::text FROM mcp_jobs.schedules WHERE name = 'sync-contacts'")
 
     b.goto(app.url + "/schedules")
