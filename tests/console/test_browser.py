@@ -445,6 +445,10 @@ def test_queues_page_limits_and_pause(app: ConsoleServer, browser: Browser, sql:
     st = stats(sql)
     assert b.attr("[data-testid=flow-summary]", "data-paused") == str(st["queues_paused"]) == "2"
     assert b.attr("[data-testid=flow-summary]", "data-limited") == str(st["queues_limited"])
+    # and its queue depth marks the paused queue
+    b.wait_for("[data-testid=depth-row][data-source=billing][data-job-type=invoice] [data-testid=depth-held]")
+    assert b.text("[data-testid=depth-row][data-source=billing][data-job-type=invoice] [data-testid=depth-held]") == "paused"
+    shot(b, out_dir, "17b-overview-flow-control.png")
 
 
 def test_schedules_page_create_and_delete(app: ConsoleServer, browser: Browser, sql: psycopg.Connection, out_dir: str) -> None:
