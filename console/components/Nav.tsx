@@ -7,6 +7,8 @@ const LINKS = [
   { href: '/', label: 'Overview', match: (p: string) => p === '/' },
   { href: '/jobs', label: 'Jobs', match: (p: string) => p === '/jobs' || p.startsWith('/jobs/') },
   { href: '/dead-letters', label: 'Dead letters', match: (p: string) => p.startsWith('/dead-letters') },
+  { href: '/queues', label: 'Queues', match: (p: string) => p.startsWith('/queues') },
+  { href: '/schedules', label: 'Schedules', match: (p: string) => p.startsWith('/schedules') },
 ];
 
 export function Nav() {

@@ -4,7 +4,7 @@ import Link from 'next/link';
 import { usePathname, useRouter, useSearchParams } from 'next/navigation';
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import { useSWRConfig } from 'swr';
-import type { Alert, DeadLetterGroup, JobStats, MetricsRow, QueueDepth } from 'mcp-jobs';
+import type { Alert, DeadLetterGroup, JobStats, MetricsRow } from 'mcp-jobs';
 
 import { ErrorBanner } from '@/components/ErrorBanner';
 import { MetricsCharts } from '@/components/MetricsCharts';
@@ -13,6 +13,7 @@ import { Empty, SkeletonRows } from '@/components/States';
 import { useApi } from '@/lib/fetcher';
 import { fmtAgo, fmtDuration, fmtNumber, fmtPct, fmtTime } from '@/lib/format';
 import { chartPoints, floorHour, HOUR_MS, successTable } from '@/lib/metrics';
+import type { JobStats070, QueueDepth070 } from '@/lib/types';
 
 export const REFRESH_MS = 10_000;
 const PAUSE_KEY = 'mcp-jobs.overview.paused';
@@ -83,8 +84,8 @@ export function Overview({ tokenRequired }: { tokenRequired: boolean }) {
   // one metrics read for the charts (either range, any source) and the 7-day table; its start moves
   // with the hour, so the key stays the same between refreshes
   const weekFrom = floorHour(now - 7 * 24 * HOUR_MS);
-  const stats = useApi<{ stats: JobStats }>(`/api/jobs/stats${source ? `?source=${encodeURIComponent(source)}` : ''}`, cfg);
-  const depth = useApi<{ queueDepth: QueueDepth[] }>('/api/jobs/queue-depth', cfg);
+  const stats = useApi<{ stats: JobStats070 }>(`/api/jobs/stats${source ? `?source=${encodeURIComponent(source)}` : ''}`, cfg);
+  const depth = useApi<{ queueDepth: QueueDepth070[] }>('/api/jobs/queue-depth', cfg);
   const alerts = useApi<{ alerts: Alert[] }>('/api/jobs/alerts', cfg);
   const groups = useApi<{ groups: DeadLetterGroup[] }>('/api/jobs/dead-letters/groups', cfg);
   const metrics = useApi<{ metrics: MetricsRow[] }>(`/api/jobs/metrics?from=${encodeURIComponent(new Date(weekFrom).toISOString())}`, cfg);
@@ -203,6 +204,18 @@ export function Overview({ tokenRequired }: { tokenRequired: boolean }) {
           ))}
         </div>
 
+        {stats.data && ((stats.data.stats.queues_paused ?? 0) > 0 || (stats.data.stats.queues_limited ?? 0) > 0) ? (
+          <Link href="/queues" className="panel flow-summary" data-testid="flow-summary" data-paused={stats.data.stats.queues_paused ?? 0} data-limited={stats.data.stats.queues_limited ?? 0}>
+            <span className="dot" style={{ background: (stats.data.stats.queues_paused ?? 0) > 0 ? 'var(--amber)' : 'var(--violet)' }} />
+            <span>
+              Flow control{source ? ` of ${source}` : ''}: {fmtNumber(stats.data.stats.queues_paused ?? 0)} paused, {fmtNumber(stats.data.stats.queues_limited ?? 0)} limited
+              <span className="faint"> (rows of mcp_jobs.queues)</span>
+            </span>
+            <span className="spacer" />
+            <span className="link">Queues →</span>
+          </Link>
+        ) : null}
+
         {fresh ? (
           <section className="panel">
             <Empty title="No jobs yet" testId="fresh-install">
@@ -232,7 +245,11 @@ export function Overview({ tokenRequired }: { tokenRequired: boolean }) {
                   ) : depthRows.map((r) => (
                     <tr key={`${r.source}|${r.job_type}`} className="clickable" onClick={() => router.push(`/jobs?source=${encodeURIComponent(r.source)}&jobType=${encodeURIComponent(r.job_type)}`)} data-testid="depth-row" data-source={r.source} data-job-type={r.job_type}>
                       <td className="mono nowrap">{r.source}</td>
-                      <td className="nowrap">{r.job_type}</td>
+                      <td className="nowrap">
+                        {r.job_type}
+                        {r.paused ? <> <span className="pill pill-paused" data-testid="depth-held" title="paused by flow control (Queues)">paused</span></>
+                          : r.held ? <> <span className="pill pill-held" data-testid="depth-held" title="held back by flow control (Queues)">{r.held.replace(/_/g, ' ')}</span></> : null}
+                      </td>
                       <td className="num nowrap" data-col="queued" data-value={r.queued}>
                         {fmtNumber(r.queued)}
                         {r.due_now !== r.queued ? <span className="faint"> ({fmtNumber(r.due_now)} due)</span> : null}

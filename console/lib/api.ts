@@ -158,8 +158,9 @@ function tooLarge(): RouteError {
   return new RouteError(413, 'body_too_large', `the request body is larger than ${MAX_BODY_BYTES} bytes`, null, 'Send a smaller payload.');
 }
 
-/** Reads the body as a JSON object whose keys are all in `allowed`. */
-export async function readJsonObject(req: NextRequest, allowed: readonly string[]): Promise<Record<string, unknown>> {
+/** Reads the body as a JSON object whose keys are all in `allowed`; with `emptyIsObject`, an empty
+ * body is `{}` (a route whose fields are all optional). */
+export async function readJsonObject(req: NextRequest, allowed: readonly string[], emptyIsObject = false): Promise<Record<string, unknown>> {
   const declared = Number(req.headers.get('content-length') ?? '0');
   if (Number.isFinite(declared) && declared > MAX_BODY_BYTES) throw tooLarge();
   let text = '';
@@ -185,6 +186,7 @@ export async function readJsonObject(req: NextRequest, allowed: readonly string[
     }
   }
   if (text.trim() === '') {
+    if (emptyIsObject) return {};
     throw new RouteError(400, 'invalid_json', 'the request body is empty', null, `Send a JSON object with the fields ${allowed.join(', ')}.`);
   }
   let body: unknown;
@@ -237,6 +239,25 @@ export function optionalInteger(body: Record<string, unknown>, name: string): nu
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'number' || !Number.isInteger(v)) throw fieldError(name, 'an integer', v);
   return v;
+}
+
+/** An optional boolean field (absent or null: undefined). */
+export function optionalBoolean(body: Record<string, unknown>, name: string): boolean | undefined {
+  const v = body[name];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'boolean') throw fieldError(name, 'true or false', v);
+  return v;
+}
+
+/** An optional array of strings (absent or null: undefined). */
+export function optionalStringArray(body: Record<string, unknown>, name: string): string[] | undefined {
+  const v = body[name];
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v)) throw fieldError(name, 'an array of strings', v);
+  v.forEach((x, i) => {
+    if (typeof x !== 'string') throw fieldError(`${name}[${i}]`, 'a string', x);
+  });
+  return v as string[];
 }
 
 /** An optional timestamp field: an ISO 8601 string (absent or null: undefined). */
@@ -325,6 +346,16 @@ export function pathUuid(params: Params, name: string): string {
     throw new RouteError(400, 'invalid_id', 'the job id in the path is not a uuid', `It was ${JSON.stringify(String(v)).slice(0, 80)}.`, 'Job ids look like 0190f1c2-7a3b-7c4d-9e5f-0a1b2c3d4e5f.');
   }
   return v.toLowerCase();
+}
+
+/** A name in the path (a source, a schedule's name): the extension checks it further (blank, too
+ * long, control characters: 22023). */
+export function pathName(params: Params, name: string, what: string): string {
+  const v = params[name];
+  if (typeof v !== 'string' || v === '') {
+    throw new RouteError(400, 'invalid_path', `the ${what} in the path is missing`, null, null);
+  }
+  return v;
 }
 
 /** The answer to a method a route does not have: 405 with Allow, as JSON. */

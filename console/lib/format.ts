@@ -69,3 +69,33 @@ export function firstLine(s: string | null | undefined): string {
   const i = s.indexOf('\n');
   return i < 0 ? s : s.slice(0, i);
 }
+
+/** An interval as PostgreSQL prints it ("00:01:00", "1 day", "2 days 01:00:00") in seconds; null if unreadable. */
+export function intervalSeconds(v: string | null | undefined): number | null {
+  if (!v) return null;
+  const m = /^(?:(\d+) days? ?)?(?:(\d+):(\d{2}):(\d{2})(?:\.\d+)?)?$/.exec(v.trim());
+  if (m === null || (m[1] === undefined && m[2] === undefined)) return null;
+  return Number(m[1] ?? 0) * 86400 + Number(m[2] ?? 0) * 3600 + Number(m[3] ?? 0) * 60 + Number(m[4] ?? 0);
+}
+
+/** "minute", "30 s", "day": the window of a rate limit ("60 per minute"). */
+export function fmtPeriod(v: string | null | undefined): string {
+  const s = intervalSeconds(v);
+  if (s === null) return v ?? '—';
+  if (s === 1) return 'second';
+  if (s === 60) return 'minute';
+  if (s === 3600) return 'hour';
+  if (s === 86400) return 'day';
+  return fmtDuration(s * 1000);
+}
+
+/** An interval as the words PostgreSQL reads back ("1 minute", "90 seconds"), for a form. */
+export function intervalInput(v: string | null | undefined): string {
+  const s = intervalSeconds(v);
+  if (s === null) return v ?? '';
+  const unit = (n: number, w: string) => `${n} ${w}${n === 1 ? '' : 's'}`;
+  if (s > 0 && s % 86400 === 0) return unit(s / 86400, 'day');
+  if (s > 0 && s % 3600 === 0) return unit(s / 3600, 'hour');
+  if (s > 0 && s % 60 === 0) return unit(s / 60, 'minute');
+  return unit(s, 'second');
+}

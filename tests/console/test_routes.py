@@ -151,14 +151,19 @@ def test_enqueue_with_every_option(app: ConsoleServer, db: psycopg.Connection) -
 def test_list_filters_and_keyset_paging(app: ConsoleServer, db: psycopg.Connection) -> None:
     s = src()
     ids = [enqueue(app, s, "a" if i % 2 else "b", payload={"i": i}) for i in range(5)]
-    claim(db, s)  # the oldest becomes processing
+    # one becomes processing: which one is the claim's business (0.7.0 takes a source's job types in
+    # turn), not the list's
+    processing, _ = claim(db, s)
+    assert processing in ids
 
     body = ok(api(app, "GET", f"/api/jobs/list?source={s}"))
     assert [j["id"] for j in body["jobs"]] == ids[::-1] and body["next"] is None
     assert set(body["jobs"][0]) >= {"id", "source", "job_type", "status", "priority", "attempts", "max_attempts", "payload",
                                     "result", "last_error", "worker_id", "run_at", "created_at", "updated_at"}
     assert [j["id"] for j in ok(api(app, "GET", f"/api/jobs/list?source={s}&jobType=a"))["jobs"]] == [ids[3], ids[1]]
-    assert [j["id"] for j in ok(api(app, "GET", f"/api/jobs/list?source={s}&status=processing"))["jobs"]] == [ids[0]]
+    assert [j["id"] for j in ok(api(app, "GET", f"/api/jobs/list?source={s}&status=processing"))["jobs"]] == [processing]
+    assert [j["id"] for j in ok(api(app, "GET", f"/api/jobs/list?source={s}&status=queued"))["jobs"]] == [
+        i for i in ids[::-1] if i != processing]
     # empty parameters mean no filter (the design's ?source=&jobType=&status=&limit=&before=)
     assert [j["id"] for j in ok(api(app, "GET", f"/api/jobs/list?source={s}&jobType=&status=&limit=&before="))["jobs"]] == ids[::-1]
 
@@ -221,7 +226,13 @@ def test_stats_queue_depth_alerts(app: ConsoleServer, db: psycopg.Connection) ->
     claim(db, s)
     stats = ok(api(app, "GET", f"/api/jobs/stats?source={s}"))["stats"]
     assert stats == {"source": s, "queued": 2, "processing": 1, "completed": 0, "failed": 0, "cancelled": 0, "total": 3,
-                     "dead_letter_unresolved": 0}
+                     "dead_letter_unresolved": 0, "queues_paused": 0, "queues_limited": 0}
+    # 0.7.0: the flow-control rows that pause or limit the source's queues
+    db.execute("SELECT mcp_jobs.pause_queue(%s, 'sync'), mcp_jobs.set_queue(%s, p_max_concurrency => 2)", (s, s))
+    stats = ok(api(app, "GET", f"/api/jobs/stats?source={s}"))["stats"]
+    assert (stats["queues_paused"], stats["queues_limited"]) == (1, 1), stats
+    sql_stats = db.execute("SELECT mcp_jobs.get_job_stats(%s)", (s,)).fetchone()
+    assert sql_stats is not None and stats == sql_stats[0]
     everything = ok(api(app, "GET", "/api/jobs/stats"))["stats"]
     sql = db.execute("SELECT mcp_jobs.get_job_stats()").fetchone()
     assert sql is not None and everything == sql[0]
@@ -460,7 +471,7 @@ def test_token_right(locked: ConsoleServer, db: psycopg.Connection) -> None:
 
 
 def test_pages_ask_for_the_token_once(locked: ConsoleServer) -> None:
-    for path in ("/", "/jobs?status=queued", "/dead-letters", f"/jobs/{uuid.UUID(int=3)}"):
+    for path in ("/", "/jobs?status=queued", "/dead-letters", f"/jobs/{uuid.UUID(int=3)}", "/queues", "/schedules"):
         r = api(locked, "GET", path, allow_redirects=False)
         assert r.status_code in (302, 307), (path, r.status_code)
         loc = r.headers["location"]
@@ -535,7 +546,7 @@ def test_service_key_not_in_client_bundle(app: ConsoleServer, supa: Supa, db: ps
     # what the running console sends to a browser: every page and every script it loads
     job = enqueue(app, src())
     seen: set[str] = set()
-    for path in ("/", "/jobs", f"/jobs/{job}", "/dead-letters", "/login"):
+    for path in ("/", "/jobs", f"/jobs/{job}", "/dead-letters", "/queues", "/schedules", "/login"):
         r = api(app, "GET", path)
         assert r.status_code == 200
         assert supa.key not in r.text and "SUPABASE_SERVICE_ROLE_KEY" not in r.text
