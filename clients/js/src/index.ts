@@ -1,4 +1,4 @@
-export { createClient, McpJobsClient, CLIENT_VERSION, MAX_PAGE } from './client.js';
+export { createClient, McpJobsClient, CLIENT_VERSION, MAX_PAGE, MAX_WAIT_MS } from './client.js';
 export type { McpJobsClientOptions, RpcOptions } from './client.js';
 export { McpJobsError, McpJobsNetworkError, isMcpJobsError } from './errors.js';
 export type { McpJobsErrorInit, McpJobsErrorKind } from './errors.js';
