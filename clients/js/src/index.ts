@@ -19,5 +19,7 @@ export {
   resolveDeadLetter,
   resolveDeadLetters,
 } from './env.js';
+export { createWorker, Worker, McpJobsLeaseLostError, isTransientError } from './worker.js';
+export type { WorkerOptions, JobHandler, JobContext, FailureAnalysis, AnalyzeFailure, WorkerEvent, WorkerEventType, RunStats } from './worker.js';
 export { JOB_STATUSES, JOB_EVENT_TYPES } from './types.js';
 export type * from './types.js';
