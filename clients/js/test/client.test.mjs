@@ -239,9 +239,11 @@ describe('0.7.0: batches, waiting claims, flow control, schedules, diagnostics',
     assert.deepEqual(queues.map((q) => [q.job_type, q.paused, q.max_queued]), [[null, true, null], ['sync', null, 5]]);
     assert.equal(await client.resumeQueue(s), null);
     assert.equal((await client.claimNextJob({ sources: [s] })).source, s);
-    const cleared = await client.setQueue(s, 'sync', { clear: ['max_queued'], ratePeriod: 30 });
+    const cleared = await client.setQueue(s, 'sync', { clear: ['max_queued'], rateLimit: 10, ratePeriod: 30 });
     assert.equal(cleared.max_queued, null);
+    assert.equal(cleared.rate_limit, 10);
     assert.equal(cleared.rate_period, '00:00:30');
+    assert.equal(cleared.max_concurrency_per_key, 1);
     const e = await rejects(() => client.setQueue(s, 'sync', { maxConcurrency: 0 }));
     assert.equal(e.status, 400);
     // a full queue answers 429
