@@ -342,3 +342,15 @@ def test_postgrest_restart_while_workers_run(url: str, key: str, db: Db, source:
             pgrst.start()
         for w in workers:
             w.close()
+
+
+def test_a_refused_claim_stops_the_worker_with_the_error(url: str, source: str) -> None:
+    w = WorkerProcess(url, "not-a-jwt", source, waitMs=1000)
+    try:
+        assert w.wait_exit(30) == 3, w.stderr_text()
+        exit_ = w.events("exit")[0]
+        assert exit_["code"] == "PGRST301", exit_
+        assert [e["operation"] for e in w.events("error")] == ["claim"]
+        assert w.events("error")[0]["status"] == 401
+    finally:
+        w.close()
