@@ -9,7 +9,10 @@ import type {
   ClaimOptions,
   CompleteJobsRow,
   CompleteResult,
+  CronNextOptions,
   DeadLetter,
+  Diagnostics,
+  EnqueueItem,
   DeadLetterFilters,
   DeadLetterGroup,
   EnqueueOptions,
@@ -25,10 +28,17 @@ import type {
   Page,
   ProgressResult,
   QueueDepth,
+  QueueRow,
+  QueueSettings,
   RequeuedDeadLetter,
   ResolveResult,
+  Schedule,
+  ScheduleOptions,
+  ScheduleRow,
+  SetQueueOptions,
   Timestamp,
   Uuid,
+  WaitingClaimOptions,
 } from './types.js';
 
 export const CLIENT_VERSION = '0.7.0';
@@ -54,7 +64,12 @@ export interface McpJobsClientOptions {
 export interface RpcOptions {
   /** Call with GET and query parameters (only for the STABLE read functions). */
   get?: boolean;
+  /** This call's timeout in ms (default the client's timeoutMs). */
+  timeoutMs?: number;
 }
+
+/** The longest p_wait_ms a claim accepts (60 s). */
+export const MAX_WAIT_MS = 60000;
 
 type Args = Record<string, unknown>;
 
@@ -179,7 +194,8 @@ export class McpJobsClient {
       }
     };
     const client = new PostgrestClient(this.restUrl, { headers: this.#headers, fetch: trackingFetch });
-    const signal = AbortSignal.timeout(this.timeoutMs);
+    const timeoutMs = options.timeoutMs ?? this.timeoutMs;
+    const signal = AbortSignal.timeout(timeoutMs);
     const res = await client.rpc(fn, clean, { get }).abortSignal(signal);
     if (res.error === null && res.status !== 0) {
       return res.data as T;
@@ -190,7 +206,7 @@ export class McpJobsClient {
         if (timedOut) {
           throw new McpJobsNetworkError({
             code: 'TIMEOUT',
-            message: `${fn}: no answer from ${this.restUrl} within ${this.timeoutMs} ms`,
+            message: `${fn}: no answer from ${this.restUrl} within ${timeoutMs} ms`,
             hint: 'Check that Supabase / PostgREST is up and reachable from this server.',
             fn,
             cause: networkError,
@@ -261,7 +277,26 @@ export class McpJobsClient {
       p_run_at: isoTime(options.runAt),
       p_max_attempts: options.maxAttempts,
       p_idempotency_key: options.idempotencyKey,
+      p_concurrency_key: options.concurrencyKey,
     });
+  }
+
+  /** Enqueues 1-1000 jobs, all or nothing; returns their ids in input order. */
+  enqueueJobs(items: EnqueueItem[]): Promise<Uuid[]> {
+    if (!Array.isArray(items)) {
+      return Promise.reject(configError('enqueueJobs needs an array of jobs', 'Pass [{source, jobType, payload?}, ...].'));
+    }
+    const jobs = items.map((i) => {
+      const o: Args = { source: i.source, job_type: i.jobType };
+      if (i.payload !== undefined) o.payload = i.payload;
+      if (i.priority !== undefined) o.priority = i.priority;
+      if (i.runAt !== undefined) o.run_at = isoTime(i.runAt);
+      if (i.maxAttempts !== undefined) o.max_attempts = i.maxAttempts;
+      if (i.idempotencyKey !== undefined) o.idempotency_key = i.idempotencyKey;
+      if (i.concurrencyKey !== undefined) o.concurrency_key = i.concurrencyKey;
+      return o;
+    });
+    return this.rpc<Uuid[]>('enqueue_jobs', { p_jobs: jobs });
   }
 
   /** Cancels a queued job (also one waiting for a retry); 409 in any other state. */
@@ -287,6 +322,78 @@ export class McpJobsClient {
   /** Resolves many dead letters with one note, all or nothing; returns how many. */
   resolveDeadLetters(ids: Uuid[], note?: string): Promise<number> {
     return this.rpc<number>('resolve_dead_letters', { p_ids: ids, p_note: note });
+  }
+
+  // ----------------------------------------------------------------------------------------------
+  // flow control and schedules
+  // ----------------------------------------------------------------------------------------------
+
+  /** Sets a queue's (or with jobType null a source's) flow control; null when no setting is left. */
+  setQueue(source: string, jobType: string | null = null, options: SetQueueOptions = {}): Promise<QueueSettings | null> {
+    const period = options.ratePeriod;
+    return this.rpc<QueueSettings | null>('set_queue', {
+      p_source: source,
+      p_job_type: jobType ?? undefined,
+      p_paused: options.paused,
+      p_max_concurrency: options.maxConcurrency,
+      p_rate_limit: options.rateLimit,
+      p_rate_period: typeof period === 'number' ? `${period} seconds` : period,
+      p_max_queued: options.maxQueued,
+      p_max_concurrency_per_key: options.maxConcurrencyPerKey,
+      p_clear: options.clear,
+    });
+  }
+
+  /** Pauses a queue, or a whole source (jobType null): no claims until resumed. */
+  pauseQueue(source: string, jobType: string | null = null): Promise<QueueSettings> {
+    return this.rpc<QueueSettings>('pause_queue', { p_source: source, p_job_type: jobType ?? undefined });
+  }
+
+  /** Removes a pause set with pauseQueue; null when no setting is left. */
+  resumeQueue(source: string, jobType: string | null = null): Promise<QueueSettings | null> {
+    return this.rpc<QueueSettings | null>('resume_queue', { p_source: source, p_job_type: jobType ?? undefined });
+  }
+
+  /** Every queues row with live counts. */
+  getQueues(): Promise<QueueRow[]> {
+    return this.rpc<QueueRow[]>('get_queues', {}, { get: true });
+  }
+
+  /** Creates or replaces a recurring job. */
+  scheduleJob(name: string, cron: string, source: string, jobType: string, options: ScheduleOptions = {}): Promise<Schedule> {
+    return this.rpc<Schedule>('schedule_job', {
+      p_name: name,
+      p_cron: cron,
+      p_source: source,
+      p_job_type: jobType,
+      p_payload: options.payload,
+      p_priority: options.priority,
+      p_timezone: options.timezone,
+    });
+  }
+
+  /** Removes a schedule (404 when there is none of that name); returns the removed row. */
+  unscheduleJob(name: string): Promise<Schedule> {
+    return this.rpc<Schedule>('unschedule_job', { p_name: name });
+  }
+
+  /** Every schedule by name. */
+  listSchedules(): Promise<ScheduleRow[]> {
+    return this.rpc<ScheduleRow[]>('list_schedules', {}, { get: true });
+  }
+
+  /** The next occurrences of a cron expression. */
+  cronNext(cron: string, options: CronNextOptions = {}): Promise<Timestamp[]> {
+    return this.rpc<Timestamp[]>(
+      'cron_next',
+      { p_cron: cron, p_timezone: options.timezone, p_after: isoTime(options.after), p_count: options.count },
+      { get: true },
+    );
+  }
+
+  /** Versions, preload, wake-up mode and waiting claims of the installation. */
+  diagnostics(): Promise<Diagnostics> {
+    return this.rpc<Diagnostics>('diagnostics', {}, { get: true });
   }
 
   // ----------------------------------------------------------------------------------------------
@@ -371,15 +478,22 @@ export class McpJobsClient {
   // work (what a worker calls)
   // ----------------------------------------------------------------------------------------------
 
-  /** Claims the next due job, or null when nothing is due. */
-  async claimNextJob(options: ClaimOptions = {}): Promise<ClaimedJob | null> {
-    const rows = await this.rpc<ClaimedJob[]>('claim_next_job', claimArgs(options));
+  /**
+   * Claims the next due job, or null when nothing is due (after waiting up to `waitMs` for one).
+   * The HTTP timeout of a waiting claim is the client's timeout plus the wait.
+   */
+  async claimNextJob(options: WaitingClaimOptions = {}): Promise<ClaimedJob | null> {
+    const rows = await this.rpc<ClaimedJob[]>('claim_next_job', { ...claimArgs(options), p_wait_ms: options.waitMs }, this.#waitTimeout(options.waitMs));
     return rows[0] ?? null;
   }
 
-  /** Claims up to `limit` due jobs (default 10). */
+  /** Claims up to `limit` due jobs (default 10), waiting up to `waitMs` when none is due. */
   claimJobs(options: ClaimJobsOptions = {}): Promise<ClaimedJob[]> {
-    return this.rpc<ClaimedJob[]>('claim_jobs', { ...claimArgs(options), p_limit: options.limit });
+    return this.rpc<ClaimedJob[]>('claim_jobs', { ...claimArgs(options), p_limit: options.limit, p_wait_ms: options.waitMs }, this.#waitTimeout(options.waitMs));
+  }
+
+  #waitTimeout(waitMs: number | undefined): RpcOptions {
+    return typeof waitMs === 'number' && Number.isFinite(waitMs) && waitMs > 0 ? { timeoutMs: this.timeoutMs + Math.min(waitMs, MAX_WAIT_MS) } : {};
   }
 
   /** Extends the lease of a running attempt and records progress. */

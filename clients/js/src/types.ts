@@ -118,6 +118,10 @@ export interface JobStats {
   cancelled: number;
   total: number;
   dead_letter_unresolved: number;
+  /** Rows of the queues table (flow control) that pause a queue or source, of this source or all. */
+  queues_paused: number;
+  /** Rows of the queues table that set a limit (concurrency, rate, max queued). */
+  queues_limited: number;
 }
 
 /** queue_depth: queued and in-flight jobs per source and job type. */
@@ -129,6 +133,80 @@ export interface QueueDepth {
   due_now: number;
   oldest_queued_at: Timestamp | null;
   oldest_queued_age_seconds: number | null;
+  /** Whether flow control pauses the queue (its own row or its source's). */
+  paused: boolean;
+  /** What holds the queue back now, or null. */
+  held: QueueHold | null;
+}
+
+export type QueueHold = 'paused' | 'max_concurrency' | 'max_queued' | 'rate_limit';
+
+/** set_queue / pause_queue / resume_queue: the queues row as JSON (null when no setting is left). */
+export interface QueueSettings {
+  source: string;
+  job_type: string | null;
+  paused: boolean | null;
+  paused_at: Timestamp | null;
+  max_concurrency: number | null;
+  max_concurrency_per_key: number | null;
+  rate_limit: number | null;
+  /** An interval as PostgreSQL prints it (`00:01:00`). */
+  rate_period: string | null;
+  max_queued: number | null;
+  updated_at: Timestamp;
+}
+
+/** get_queues: a queues row with live counts of its scope. */
+export interface QueueRow {
+  source: string;
+  job_type: string | null;
+  paused: boolean | null;
+  max_concurrency: number | null;
+  max_concurrency_per_key: number | null;
+  rate_limit: number | null;
+  rate_period: string | null;
+  max_queued: number | null;
+  paused_at: Timestamp | null;
+  queued: number;
+  processing: number;
+  claims_in_window: number;
+  window_start: Timestamp | null;
+  updated_at: Timestamp;
+}
+
+/** schedule_job / unschedule_job: the schedule row as JSON. */
+export interface Schedule {
+  name: string;
+  cron: string;
+  timezone: string;
+  source: string;
+  job_type: string;
+  payload: JsonObject;
+  priority: number;
+  next_run_at: Timestamp;
+  last_run_at: Timestamp | null;
+  last_job_id: Uuid | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+/** list_schedules: a schedule with the current status of the job it enqueued last. */
+export interface ScheduleRow extends Schedule {
+  last_job_status: JobStatus | null;
+}
+
+/** diagnostics: how this installation serves the queue. */
+export interface Diagnostics {
+  library_version: string;
+  extension_version: string;
+  preloaded: boolean;
+  /** `latch` with the library preloaded; otherwise waiting claims poll. */
+  wakeups: string;
+  waiting_claims: number;
+  waiters_woken: number;
+  maintenance_worker: boolean;
+  lease_sweep_interval_ms: number;
+  [key: string]: Json;
 }
 
 export type AlertLevel = 'critical' | 'warning';
@@ -260,6 +338,15 @@ export interface EnqueueOptions {
   maxAttempts?: number;
   /** A second enqueue with the same source and key returns the first job's id. */
   idempotencyKey?: string;
+  /** A tenant or account: the queue's max_concurrency_per_key caps its jobs in flight. */
+  concurrencyKey?: string;
+}
+
+/** One job of enqueueJobs (enqueue_jobs' item, camelCase). */
+export interface EnqueueItem extends EnqueueOptions {
+  source: string;
+  jobType: string;
+  payload?: JsonObject;
 }
 
 export interface ListJobsFilters {
@@ -305,7 +392,12 @@ export interface ClaimOptions {
   leaseSeconds?: number;
 }
 
-export interface ClaimJobsOptions extends ClaimOptions {
+export interface WaitingClaimOptions extends ClaimOptions {
+  /** Wait in the server up to this many ms for a job when none is due (p_wait_ms; default 0). */
+  waitMs?: number;
+}
+
+export interface ClaimJobsOptions extends WaitingClaimOptions {
   /** 1-1000 (default 10). */
   limit?: number;
 }
@@ -315,4 +407,35 @@ export interface FailOptions {
   retry?: boolean;
   /** Any JSON kept in the failed event and the dead letter. */
   details?: Json;
+}
+
+export interface SetQueueOptions {
+  /** true pauses claims of the queue, false leaves it unpaused. */
+  paused?: boolean;
+  maxConcurrency?: number;
+  maxConcurrencyPerKey?: number;
+  /** Claims per rate period (set both). */
+  rateLimit?: number;
+  /** An interval (`'1 minute'`) or seconds. */
+  ratePeriod?: string | number;
+  maxQueued?: number;
+  /** Settings to remove: paused, max_concurrency, max_concurrency_per_key, rate_limit, max_queued. */
+  clear?: QueueSetting[];
+}
+
+export type QueueSetting = 'paused' | 'max_concurrency' | 'max_concurrency_per_key' | 'rate_limit' | 'max_queued';
+
+export interface ScheduleOptions {
+  payload?: JsonObject;
+  /** 0-10 (default 5). */
+  priority?: number;
+  /** An IANA time zone (default UTC). */
+  timezone?: string;
+}
+
+export interface CronNextOptions {
+  timezone?: string;
+  after?: Date | Timestamp;
+  /** 1-1000 (default 1). */
+  count?: number;
 }

@@ -49,7 +49,10 @@ describe('produce, read, manage', () => {
     const listed = await client.listJobs({ source: s });
     assert.deepEqual(listed.map((j) => j.id), [id]);
     const stats = await client.getJobStats(s);
-    assert.deepEqual(stats, { source: s, queued: 1, processing: 0, completed: 0, failed: 0, cancelled: 0, total: 1, dead_letter_unresolved: 0 });
+    assert.deepEqual(stats, {
+      source: s, queued: 1, processing: 0, completed: 0, failed: 0, cancelled: 0, total: 1, dead_letter_unresolved: 0,
+      queues_paused: 0, queues_limited: 0,
+    });
 
     const cancelled = await client.cancelJob(id);
     assert.equal(cancelled.job_id, id);
@@ -178,6 +181,101 @@ describe('work: claim, progress, complete, fail, dead letters, metrics', () => {
     assert.equal(range.code, '22023');
     assert.match(range.message, /31 days/);
     assert.ok(range.hint);
+  });
+});
+
+describe('0.7.0: batches, waiting claims, flow control, schedules, diagnostics', () => {
+  it('enqueueJobs, claimJobs with waitMs, concurrency keys', async () => {
+    const s = src();
+    const ids = await client.enqueueJobs([
+      { source: s, jobType: 'sync', payload: { row: 1 } },
+      { source: s, jobType: 'sync', payload: { row: 2 }, priority: 7, idempotencyKey: 'row-2', concurrencyKey: 'acme' },
+      { source: s, jobType: 'sync', payload: { row: 2 }, idempotencyKey: 'row-2' },
+    ]);
+    assert.equal(ids.length, 3);
+    assert.equal(ids[1], ids[2]);
+    assert.equal((await client.getJob(ids[1])).priority, 7);
+    const bad = await rejects(() => client.enqueueJobs([{ source: s, jobType: 'sync' }, { source: s, jobType: 'sync', priority: 42 }]));
+    assert.equal(bad.status, 400);
+    assert.match(bad.message, /p_jobs\[1\]/);
+    assert.equal((await client.listJobs({ source: s })).length, 2);
+
+    const claimed = await client.claimJobs({ workerId: 'wb', sources: [s], limit: 5, waitMs: 200 });
+    assert.deepEqual(claimed.map((j) => j.id).sort(), [ids[0], ids[1]].sort());
+    // nothing due: a waiting claim returns empty after about its wait
+    const t0 = Date.now();
+    assert.deepEqual(await client.claimJobs({ sources: [s], waitMs: 300 }), []);
+    assert.ok(Date.now() - t0 >= 250, `returned after ${Date.now() - t0} ms`);
+    // an enqueue wakes a waiting claim
+    const waiting = client.claimNextJob({ workerId: 'wn', sources: [s], waitMs: 20000 });
+    await new Promise((r) => setTimeout(r, 300));
+    const woke = await client.enqueueJob(s, 'sync', { row: 3 });
+    const t1 = Date.now();
+    assert.equal((await waiting).id, woke);
+    assert.ok(Date.now() - t1 < 10000);
+    const range = await rejects(() => client.claimNextJob({ sources: [s], waitMs: 70000 }));
+    assert.equal(range.status, 400);
+    assert.equal(range.code, '22023');
+  });
+
+  it('setQueue, pauseQueue, resumeQueue, getQueues, queueDepth held, get_job_stats counts', async () => {
+    const s = src();
+    await client.enqueueJob(s, 'sync', {});
+    const row = await client.setQueue(s, 'sync', { rateLimit: 60, ratePeriod: '1 minute', maxConcurrencyPerKey: 1, maxQueued: 5 });
+    assert.equal(row.source, s);
+    assert.equal(row.job_type, 'sync');
+    assert.equal(row.rate_limit, 60);
+    assert.equal(row.rate_period, '00:01:00');
+    const paused = await client.pauseQueue(s);
+    assert.equal(paused.paused, true);
+    assert.equal(paused.job_type, null);
+    const depth = (await client.queueDepth()).filter((r) => r.source === s);
+    assert.deepEqual(depth.map((d) => [d.paused, d.held]), [[true, 'paused']]);
+    assert.equal(await client.claimNextJob({ sources: [s] }), null);
+    const stats = await client.getJobStats(s);
+    assert.equal(stats.queues_paused, 1);
+    assert.equal(stats.queues_limited, 1);
+    const queues = (await client.getQueues()).filter((q) => q.source === s);
+    assert.deepEqual(queues.map((q) => [q.job_type, q.paused, q.max_queued]), [[null, true, null], ['sync', null, 5]]);
+    assert.equal(await client.resumeQueue(s), null);
+    assert.equal((await client.claimNextJob({ sources: [s] })).source, s);
+    const cleared = await client.setQueue(s, 'sync', { clear: ['max_queued'], rateLimit: 10, ratePeriod: 30 });
+    assert.equal(cleared.max_queued, null);
+    assert.equal(cleared.rate_limit, 10);
+    assert.equal(cleared.rate_period, '00:00:30');
+    assert.equal(cleared.max_concurrency_per_key, 1);
+    const e = await rejects(() => client.setQueue(s, 'sync', { maxConcurrency: 0 }));
+    assert.equal(e.status, 400);
+    // a full queue answers 429
+    await client.setQueue(s, 'full', { maxQueued: 1 });
+    await client.enqueueJob(s, 'full', {});
+    const full = await rejects(() => client.enqueueJob(s, 'full', {}));
+    assert.equal(full.status, 429);
+    assert.equal(full.code, '53400');
+  });
+
+  it('scheduleJob, listSchedules, cronNext, unscheduleJob, diagnostics', async () => {
+    const name = `${src()}-nightly`;
+    const sched = await client.scheduleJob(name, '0 3 * * *', 'vercel', 'report', { payload: { full: true }, timezone: 'Europe/Berlin' });
+    assert.equal(sched.name, name);
+    assert.equal(sched.timezone, 'Europe/Berlin');
+    assert.deepEqual(sched.payload, { full: true });
+    assert.match(sched.next_run_at, /T0[12]:00:00/);
+    const listed = (await client.listSchedules()).filter((r) => r.name === name);
+    assert.equal(listed.length, 1);
+    assert.equal(listed[0].last_job_status, null);
+    const next = await client.cronNext('30 2 * * *', { timezone: 'Europe/Berlin', after: '2026-03-27T12:00:00Z', count: 3 });
+    assert.deepEqual(next.map((t) => new Date(t).toISOString()), ['2026-03-28T01:30:00.000Z', '2026-03-29T01:00:00.000Z', '2026-03-30T00:30:00.000Z']);
+    const badCron = await rejects(() => client.cronNext('not cron'));
+    assert.equal(badCron.status, 400);
+    assert.equal((await client.unscheduleJob(name)).name, name);
+    const gone = await rejects(() => client.unscheduleJob(name));
+    assert.equal(gone.status, 404);
+    assert.equal(gone.sqlstate, 'P0002');
+    const d = await client.diagnostics();
+    assert.equal(d.extension_version, '0.7.0');
+    assert.equal(typeof d.preloaded, 'boolean');
+    assert.equal(typeof d.waiting_claims, 'number');
   });
 });
 
