@@ -110,5 +110,11 @@ for d in clients/js console tests/console; do
     (cd "$d" && npm ci --silent --no-audit --no-fund >/dev/null)
   fi
 done
+# clients/js dist/ (the client, the worker, the MCP server's bin): built when missing or older than its sources
+if [ ! -f clients/js/dist/index.js ] || [ ! -f clients/js/dist/mcp-cli.js ] || \
+   [ -n "$(find clients/js/src clients/js/package.json clients/js/tsconfig.json -newer clients/js/dist/index.js -print -quit)" ]; then
+  echo "setup: npm run build in clients/js"
+  (cd clients/js && npm run build --silent >/dev/null)
+fi
 # --- end console ---
 echo "setup: ok"

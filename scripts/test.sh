@@ -22,9 +22,13 @@ cargo clippy --quiet -- -D warnings
 cargo clippy --quiet --features pg_test --tests -- -D warnings
 python3 -m ruff check tests scripts clients/python bench --exclude bench/workers_py.py
 python3 -m mypy --strict --ignore-missing-imports bench/benchlib.py bench/run.py bench/wake.py bench/soak.py \
-    bench/report.py bench/quick.py bench/profile.py bench/ab_schema.py tests/bench/test_bench_smoke.py
+    bench/report.py bench/quick.py bench/profile.py bench/ab_schema.py bench/workers_js.py \
+    tests/bench/test_bench_smoke.py
 (cd clients/python && python3 -m mypy --strict src examples)
 (cd tests/python_client && python3 -m mypy)
+(cd tests/js_worker && python3 -m mypy)
+(cd clients/js && npx tsc --noEmit -p . && npx eslint .)
+(cd console && npx tsc --noEmit && npx eslint .)
 
 echo "== cargo pgrx test"
 cargo pgrx test pg15 --runas postgres --pgdata "$PGDATA_BASE"
