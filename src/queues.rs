@@ -62,7 +62,14 @@ fn period_us(p: &Interval) -> JobResult<i64> {
 const UPSERT: &str = "
 INSERT INTO mcp_jobs.queues AS q (source, job_type, paused, paused_at, max_concurrency,
                                   max_concurrency_per_key, rate_limit, rate_period, max_queued)
-VALUES ($1, $2, $3, CASE WHEN $3 THEN now() END, $4, $5, $6, $7, $8)
+-- the row proposed for the insert takes the half of the rate pair this call leaves as it is from
+-- the existing row: the table's CHECK sees it before ON CONFLICT does (set_queue refuses halves)
+VALUES ($1, $2, $3, CASE WHEN $3 THEN now() END, $4, $5,
+        coalesce($6, (SELECT e.rate_limit FROM mcp_jobs.queues e
+                       WHERE e.source = $1 AND e.job_type IS NOT DISTINCT FROM $2)),
+        coalesce($7, (SELECT e.rate_period FROM mcp_jobs.queues e
+                       WHERE e.source = $1 AND e.job_type IS NOT DISTINCT FROM $2)),
+        $8)
 ON CONFLICT ON CONSTRAINT queues_key DO UPDATE
    SET paused = CASE WHEN 'paused' = ANY ($9) THEN NULL ELSE coalesce($3, q.paused) END,
        paused_at = CASE WHEN 'paused' = ANY ($9) OR $3 IS FALSE THEN NULL

@@ -112,6 +112,25 @@ mod tests {
     }
 
     #[pg_test]
+    fn set_queue_changes_one_half_of_the_rate_pair() {
+        exec("SELECT mcp_jobs.set_queue('fh', 'sync', p_rate_limit => 60, p_rate_period => interval '1 minute')");
+        exec("SELECT mcp_jobs.set_queue('fh', 'sync', p_rate_period => interval '30 seconds')");
+        let row: String = q("SELECT concat_ws('|', rate_limit, rate_period) FROM mcp_jobs.queues WHERE source = 'fh'");
+        assert_eq!(row, "60|00:00:30");
+        exec("SELECT mcp_jobs.set_queue('fh', 'sync', p_rate_limit => 10)");
+        let row: String = q("SELECT concat_ws('|', rate_limit, rate_period) FROM mcp_jobs.queues WHERE source = 'fh'");
+        assert_eq!(row, "10|00:00:30");
+        // a half on a queue without a rate is still refused, and writes nothing
+        exec("SELECT mcp_jobs.set_queue('fh', 'other', p_max_concurrency => 2)");
+        assert!(try_sql(
+            "SELECT mcp_jobs.set_queue('fh', 'other', p_rate_period => interval '1 second')"
+        )
+        .starts_with("22023"));
+        let n: i64 = q("SELECT count(*) FROM mcp_jobs.queues WHERE source = 'fh' AND rate_period IS NOT NULL AND job_type = 'other'");
+        assert_eq!(n, 0);
+    }
+
+    #[pg_test]
     fn max_queued_refuses_with_53400() {
         exec("SELECT mcp_jobs.set_queue('fq', 'x', p_max_queued => 2)");
         enqueue("fq", "x", 5);
