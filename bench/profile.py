@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """perf profile of one backend running the lifecycle (enqueue, claim, complete) from one pgbench client,
 in a throwaway cluster with bench/run.py's settings and synchronous_commit = off (the profile shows CPU,
-not WAL flush waits). The system is mcp_jobs, or the plain PL/pgSQL reference with --reference.
+not WAL flush waits). The system is mcp_jobs, or the plain PL/pgSQL reference with --reference. With
+--drain one|loop|batch it profiles bench/run.py's drain of that variant from a queue filled beforehand.
 
-    PG_CONFIG=... python3 bench/profile.py [seconds] [--reference]   # writes /tmp/mcp_jobs_perf.data, prints a summary
+    PG_CONFIG=... python3 bench/profile.py [seconds] [--reference] [--drain batch]   # writes /tmp/mcp_jobs_perf.data
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import run as bench
 ap = argparse.ArgumentParser()
 ap.add_argument("seconds", nargs="?", type=int, default=7)
 ap.add_argument("--reference", action="store_true", help="profile the PL/pgSQL reference instead")
+ap.add_argument("--drain", choices=("one", "loop", "batch"), help="profile this drain instead of the lifecycle")
 args = ap.parse_args()
 system = "plpgsql" if args.reference else "mcp_jobs"
 data = "/tmp/mcp_jobs_perf.data"
@@ -27,7 +29,11 @@ try:
     b.setup((system,), conf={"synchronous_commit": "off"})
     db = bench.SYSTEMS[system].db
     assert b.pg
-    p = b.pg.start(db, b.script((system, "lifecycle", "one")), 1, seconds=args.seconds + 4)
+    key = (system, "drain", args.drain) if args.drain else (system, "lifecycle", "one")
+    if args.drain:
+        # enough for the whole run at well above the rate measured in bench/run.py's drains
+        b.fill(system, (25_000 if args.drain == "batch" else 8_000) * (args.seconds + 4))
+    p = b.pg.start(db, b.script(key), 1, seconds=args.seconds + 4, defines=bench.DEFINES.get(key[2]))
     time.sleep(2)
     pid = b.one(db, "SELECT pid FROM pg_stat_activity WHERE application_name = 'pgbench'")
     subprocess.run(["perf", "record", "-F", "2000", "-g", "-p", str(pid), "-o", data, "--", "sleep", str(args.seconds)],

@@ -161,6 +161,26 @@ struct Entry {
     job_type: String,
     key: Option<String>,
     run_at: pg_sys::TimestampTz,
+    id: pgrx::Uuid,
+}
+
+/// One step of the walk: "the first visible entry of ...". Within one call the snapshot is fixed
+/// and the entries of the jobs the call takes stay visible, so each step's answer is fixed too and
+/// is computed once (Walk::memo): a batch then descends the index a few times per call instead of
+/// a few times per job. Each descent that starts a range walks that range's dead entries (jobs
+/// claimed since the last vacuum), so the count of descents is what a claim costs.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Probe {
+    /// priority <= bound
+    Top(i32),
+    /// priority = p and source > a (every source when None)
+    Sources(i32, Option<String>),
+    /// priority = p and source = s
+    Source(i32, String),
+    /// the lane after (t, k) in job type t of (p, s): concurrency_key > k (> '' when None)
+    LaneAfter(i32, String, String, Option<String>),
+    /// the first lane of the job type after t in (p, s)
+    TypeAfter(i32, String, String),
 }
 
 /// The walk over jobs_claim_idx of one claim call.
@@ -178,6 +198,11 @@ struct Walk<'a> {
     /// went past: its next visit resumes after it. The entries of the jobs the call took stay
     /// visible to it (one command id); without this a batch would walk them again each time.
     resume: HashMap<LaneKey, (pg_sys::Datum, pg_sys::Datum)>,
+    /// the answers of the steps taken so far (see Probe)
+    memo: HashMap<Probe, Option<Entry>>,
+    /// per lane, the (run_at, id) of its first visible entry, as a step found it: the lane's first
+    /// visit starts there instead of walking the dead entries before it again
+    head: HashMap<LaneKey, (pg_sys::Datum, pg_sys::Datum)>,
 }
 
 type LaneKey = (i32, String, String, Option<String>);
@@ -202,7 +227,74 @@ impl Walk<'_> {
             job_type: text_of(self.scan.datum(c.job_type).expect("job_type is NOT NULL")),
             key: self.scan.datum(c.concurrency_key).map(text_of),
             run_at: ts_of(self.scan.datum(c.run_at).expect("run_at is NOT NULL")),
+            id: crate::native::uuid_of(self.scan.datum(c.id).expect("id is NOT NULL")),
         })
+    }
+
+    /// The answer of step `probe`, descending the index only the first time it is asked.
+    fn probe(&mut self, probe: Probe) -> Option<Entry> {
+        if let Some(e) = self.memo.get(&probe) {
+            return e.clone();
+        }
+        let keys: Vec<Key> = match &probe {
+            Probe::Top(bound) => vec![Key::new(PRIORITY, Op::Le, Ty::Int4, int_datum(*bound))],
+            Probe::Sources(p, None) => vec![Key::new(PRIORITY, Op::Eq, Ty::Int4, int_datum(*p))],
+            Probe::Sources(p, Some(a)) => vec![
+                Key::new(PRIORITY, Op::Eq, Ty::Int4, int_datum(*p)),
+                Key::new(SOURCE, Op::Gt, Ty::TextC, text_datum(a)),
+            ],
+            Probe::Source(p, s) => vec![
+                Key::new(PRIORITY, Op::Eq, Ty::Int4, int_datum(*p)),
+                Key::new(SOURCE, Op::Eq, Ty::TextC, text_datum(s)),
+            ],
+            Probe::LaneAfter(p, s, t, k) => vec![
+                Key::new(PRIORITY, Op::Eq, Ty::Int4, int_datum(*p)),
+                Key::new(SOURCE, Op::Eq, Ty::TextC, text_datum(s)),
+                Key::new(JOB_TYPE, Op::Eq, Ty::TextC, text_datum(t)),
+                // after the unkeyed lane (NULLS FIRST): the first keyed one
+                Key::new(
+                    CKEY,
+                    Op::Gt,
+                    Ty::TextC,
+                    text_datum(k.as_deref().unwrap_or("")),
+                ),
+            ],
+            Probe::TypeAfter(p, s, t) => vec![
+                Key::new(PRIORITY, Op::Eq, Ty::Int4, int_datum(*p)),
+                Key::new(SOURCE, Op::Eq, Ty::TextC, text_datum(s)),
+                Key::new(JOB_TYPE, Op::Gt, Ty::TextC, text_datum(t)),
+            ],
+        };
+        let found = self.first(&keys);
+        if let Some(e) = &found {
+            // Every step's answer is the first visible entry of its lane; the first visible entry
+            // at priority <= bound, or of the sources after a, is also the first of its priority or
+            // of its source.
+            let lane: LaneKey = (
+                e.priority,
+                e.source.clone(),
+                e.job_type.clone(),
+                e.key.clone(),
+            );
+            self.head
+                .entry(lane)
+                .or_insert_with(|| (ts_datum(e.run_at), uuid_datum(e.id)));
+            match &probe {
+                Probe::Top(_) => {
+                    self.memo
+                        .insert(Probe::Sources(e.priority, None), found.clone());
+                    self.memo
+                        .insert(Probe::Source(e.priority, e.source.clone()), found.clone());
+                }
+                Probe::Sources(..) => {
+                    self.memo
+                        .insert(Probe::Source(e.priority, e.source.clone()), found.clone());
+                }
+                _ => {}
+            }
+        }
+        self.memo.insert(probe, found.clone());
+        found
     }
 
     /// The sources with queued jobs at priority `p`, in rotation order after the cursor, until
@@ -220,16 +312,7 @@ impl Walk<'_> {
             };
             for i in 0..list.len() {
                 let s = &list[(start + i) % list.len()];
-                let pk = int_datum(p);
-                let sk = text_datum(s);
-                if self
-                    .first(&[
-                        Key::new(PRIORITY, Op::Eq, Ty::Int4, pk),
-                        Key::new(SOURCE, Op::Eq, Ty::TextC, sk),
-                    ])
-                    .is_some()
-                    && f(self, s)?
-                {
+                if self.probe(Probe::Source(p, s.clone())).is_some() && f(self, s)? {
                     return Ok(());
                 }
             }
@@ -239,14 +322,7 @@ impl Walk<'_> {
         let mut after = cursor.clone();
         let mut wrapped = cursor.is_none();
         loop {
-            let pk = int_datum(p);
-            let e = match &after {
-                Some(a) => self.first(&[
-                    Key::new(PRIORITY, Op::Eq, Ty::Int4, pk),
-                    Key::new(SOURCE, Op::Gt, Ty::TextC, text_datum(a)),
-                ]),
-                None => self.first(&[Key::new(PRIORITY, Op::Eq, Ty::Int4, pk)]),
-            };
+            let e = self.probe(Probe::Sources(p, after.clone()));
             let Some(e) = e else {
                 if wrapped {
                     return Ok(());
@@ -281,35 +357,17 @@ impl Walk<'_> {
         // the lane after (t, k) in index order: (t, key > k), or the next job type's first lane
         let next_after =
             |w: &mut Self, t: &str, k: Option<&str>, skip_type: bool| -> Option<Entry> {
-                let pk = int_datum(p);
-                let sk = text_datum(s);
                 if !skip_type {
-                    let mut keys = vec![
-                        Key::new(PRIORITY, Op::Eq, Ty::Int4, pk),
-                        Key::new(SOURCE, Op::Eq, Ty::TextC, sk),
-                        Key::new(JOB_TYPE, Op::Eq, Ty::TextC, text_datum(t)),
-                    ];
-                    match k {
-                        Some(k) => keys.push(Key::new(CKEY, Op::Gt, Ty::TextC, text_datum(k))),
-                        // after the unkeyed lane: the first keyed one
-                        None => keys.push(Key::new(CKEY, Op::Gt, Ty::TextC, text_datum(""))),
-                    }
-                    if let Some(e) = w.first(&keys) {
+                    let lane =
+                        Probe::LaneAfter(p, s.to_string(), t.to_string(), k.map(str::to_string));
+                    if let Some(e) = w.probe(lane) {
                         return Some(e);
                     }
                 }
-                w.first(&[
-                    Key::new(PRIORITY, Op::Eq, Ty::Int4, pk),
-                    Key::new(SOURCE, Op::Eq, Ty::TextC, sk),
-                    Key::new(JOB_TYPE, Op::Gt, Ty::TextC, text_datum(t)),
-                ])
+                w.probe(Probe::TypeAfter(p, s.to_string(), t.to_string()))
             };
-        let first_lane = |w: &mut Self| -> Option<Entry> {
-            w.first(&[
-                Key::new(PRIORITY, Op::Eq, Ty::Int4, int_datum(p)),
-                Key::new(SOURCE, Op::Eq, Ty::TextC, text_datum(s)),
-            ])
-        };
+        let first_lane =
+            |w: &mut Self| -> Option<Entry> { w.probe(Probe::Source(p, s.to_string())) };
         let mut pos: Option<Entry> = match &cursor {
             Some((t, k)) => next_after(self, t, k.as_deref(), false),
             None => first_lane(self),
@@ -385,10 +443,16 @@ impl Walk<'_> {
             None => Key::is_null(CKEY),
         });
         let lane: LaneKey = (p, s.to_string(), t.to_string(), k.map(str::to_string));
-        let after = self.resume.get(&lane).map(|&(run_at, id)| After {
+        // after the last entry this call went past in the lane, else from its first visible entry
+        let after = match self.resume.get(&lane) {
+            Some(&(run_at, id)) => Some((run_at, id, false)),
+            None => self.head.get(&lane).map(|&(run_at, id)| (run_at, id, true)),
+        }
+        .map(|(run_at, id, inclusive)| After {
             attno: RUN_AT,
             tys: [Ty::TimestampTz, Ty::Uuid],
             values: [run_at, id],
+            inclusive,
         });
         self.scan.rescan_after(&keys, after);
         let c = self.ctx.cat.job.clone();
@@ -547,11 +611,13 @@ pub fn claim_in(
         limit,
         mine: HashMap::new(),
         resume: HashMap::new(),
+        memo: HashMap::new(),
+        head: HashMap::new(),
     };
     let mut bound = MAX_PRIORITY;
     let result = (|| {
         while bound >= MIN_PRIORITY && w.out.len() < limit {
-            let Some(e) = w.first(&[Key::new(PRIORITY, Op::Le, Ty::Int4, int_datum(bound))]) else {
+            let Some(e) = w.probe(Probe::Top(bound)) else {
                 break;
             };
             w.at_priority(e.priority)?;
@@ -589,12 +655,14 @@ pub fn next_due_in(
         limit: 0,
         mine: HashMap::new(),
         resume: HashMap::new(),
+        memo: HashMap::new(),
+        head: HashMap::new(),
     };
     let mut earliest: Option<pg_sys::TimestampTz> = None;
     let mut bound = MAX_PRIORITY;
     let result = (|| {
         while bound >= MIN_PRIORITY {
-            let Some(e) = w.first(&[Key::new(PRIORITY, Op::Le, Ty::Int4, int_datum(bound))]) else {
+            let Some(e) = w.probe(Probe::Top(bound)) else {
                 break;
             };
             let p = e.priority;

@@ -89,13 +89,15 @@ impl Key {
 /// The most keys one scan takes.
 const MAX_KEYS: usize = 8;
 
-/// A row comparison `(a, b) > (x, y)` on two consecutive index columns, the first `attno`: where a
-/// scan resumes after the last entry it took (btree positions on it directly).
+/// A row comparison `(a, b) > (x, y)` (or `>=` when `inclusive`) on two consecutive index columns,
+/// the first `attno`: where a scan resumes after the last entry it took, or starts at an entry known
+/// to be the first visible one (btree positions on it directly).
 #[derive(Clone, Copy)]
 pub struct After {
     pub attno: i16,
     pub tys: [Ty; 2],
     pub values: [pg_sys::Datum; 2],
+    pub inclusive: bool,
 }
 
 /// The btree comparison (support) function of a type: row comparisons call it.
@@ -165,7 +167,11 @@ impl IndexScan {
             };
         }
         if let Some(a) = after {
-            let strategy = pg_sys::BTGreaterStrategyNumber as u16;
+            let strategy = if a.inclusive {
+                pg_sys::BTGreaterEqualStrategyNumber
+            } else {
+                pg_sys::BTGreaterStrategyNumber
+            } as u16;
             for i in 0..2 {
                 let mut flags = pg_sys::SK_ROW_MEMBER as i32;
                 if i == 1 {

@@ -118,6 +118,50 @@ mod tests {
         );
     }
 
+    /// Index blocks a statement reads from jobs_claim_idx (this transaction's counters).
+    fn claim_idx_blocks(sql: &str) -> i64 {
+        let read = "SELECT pg_stat_get_xact_blocks_fetched('mcp_jobs.jobs_claim_idx'::regclass)";
+        let before: i64 = q(read);
+        exec(sql);
+        q::<i64>(read) - before
+    }
+
+    #[pg_test]
+    fn claim_jobs_descends_the_claim_index_per_call_not_per_job() {
+        // 5 sources, so that a batch of 50 rotates over them 10 times. Each step of the walk is
+        // asked of the index once per call (src/claim.rs, Probe); asked again for every job, as
+        // 0.7.0 did, the same call reads past the bound (docs/design.md, "Descents per call").
+        exec(
+            "SELECT mcp_jobs.enqueue_jobs((SELECT jsonb_agg(jsonb_build_object(
+                 'source', 's' || (i % 5), 'job_type', 't', 'payload', '{}'::jsonb))
+               FROM generate_series(1, 1000) i))",
+        );
+        // the second call starts its walks past the 50 jobs the first one took (still in the index)
+        exec("SELECT count(*) FROM mcp_jobs.claim_jobs('w', p_limit => 50)");
+        let batch =
+            claim_idx_blocks("SELECT count(*) FROM mcp_jobs.claim_jobs('w', p_limit => 50)");
+        assert!(
+            batch < 300,
+            "claim_jobs of 50 read {batch} blocks of jobs_claim_idx"
+        );
+        let one = claim_idx_blocks("SELECT count(*) FROM mcp_jobs.claim_next_job('w')");
+        assert!(
+            one < 20,
+            "claim_next_job read {one} blocks of jobs_claim_idx"
+        );
+        // and the calls took what the claim order says: 101 jobs, 20 or 21 of each source
+        let taken: String = q(
+            "SELECT string_agg(n::text, ',' ORDER BY source) FROM (
+               SELECT source, count(*) AS n FROM mcp_jobs.jobs WHERE status = 'processing' GROUP BY source) x",
+        );
+        let counts: Vec<i64> = taken
+            .split(',')
+            .map(|n| n.parse().expect("a count"))
+            .collect();
+        assert_eq!(counts.iter().sum::<i64>(), 101, "{taken}");
+        assert!(counts.iter().all(|&n| n == 20 || n == 21), "{taken}");
+    }
+
     #[pg_test]
     fn claim_jobs_sweeps_expired_leases_first() {
         // claims look for expired leases on every call here (the default looks once a second)
