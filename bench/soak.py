@@ -69,6 +69,7 @@ SETTINGS = {
     "mcp_jobs.database": "'soak'",
 }
 REF_BATCH = 10_000  # jobs per plpgsql_ref.prune call
+BACKLOG_PAUSE_S = 1.0  # the worker's pause after a round that left prunable jobs (src/worker.rs)
 SCHEMA = {"mcp_jobs": "mcp_jobs", "plpgsql": "plpgsql_ref"}
 LABEL = {"mcp_jobs": "mcp_jobs", "plpgsql": "PL/pgSQL reference"}
 
@@ -244,10 +245,11 @@ class Soak:
 
     def worker_rounds(self, c: B.Cluster, started: float) -> tuple[list[dict[str, Any]], int]:
         """mcp_jobs' maintenance rounds from the server log: end time, duration (ms: from the previous
-        report plus the interval, the first from `started`, when the interval was set), report; and the
-        number of WARNINGs the worker logged."""
+        report plus the worker's pause, the first from `started`, when the interval was set), report;
+        and the number of WARNINGs the worker logged. The worker pauses the interval after a round,
+        but only BACKLOG_PAUSE_S after one that left prunable jobs (src/worker.rs)."""
         rounds: list[dict[str, Any]] = []
-        warnings, prev = 0, started - self.maint_s
+        warnings, prev, prev_done = 0, started - self.maint_s, True
         for line in c.log_text().splitlines():
             m = LOG_LINE.match(line)
             if not m:
@@ -257,10 +259,11 @@ class Soak:
             if m.group(3) == "DEBUG" and m.group(4).startswith("mcp_jobs maintenance: {"):
                 t = log_time(m.group(1))
                 rep = json.loads(m.group(4).split(": ", 1)[1])
-                rounds.append({"t": t, "ms": max(0.0, (t - prev - self.maint_s) * 1000),
+                pause = self.maint_s if prev_done else min(self.maint_s, BACKLOG_PAUSE_S)
+                rounds.append({"t": t, "ms": max(0.0, (t - prev - pause) * 1000),
                                "pruned": rep.get("jobs_pruned", 0), "done": rep.get("prune_done"),
                                "metrics_written": rep.get("metrics_written")})
-                prev = t
+                prev, prev_done = t, rep.get("prune_done") is not False
         return rounds, warnings
 
     def run(self, system: str, mode: str, rate: float | None) -> dict[str, Any]:
@@ -389,11 +392,14 @@ class Soak:
             B.log(f"  {m['minute']:3d}: {m['jobs_per_s']:7.0f} jobs/s  claim p99 {B_fmt(m['claim_p99_ms'])} ms  "
                   f"{m['total_bytes'] / 1048576:7.0f} MB  dead {m['dead_tuples']:9,}  rounds "
                   f"{m['maintenance']['round_ms']} pruned {m['maintenance']['pruned']:,}  upkeep RssAnon {m['worker_rss_anon_kb']} kB")
-        with_backlog = [r for r in rounds if not r["done"] and r["t"] >= t0]
+        # pruning capacity: jobs pruned per second of the rounds that pruned a full budget (they left
+        # prunable jobs), the whole round counted (its other steps too), so a lower bound
+        with_backlog = [r for r in rounds if not r["done"] and r["t"] >= t0 and r["ms"]]
         prune_rate = None
         if with_backlog:
-            prune_rate = {"jobs_per_s": round(sum(r["pruned"] for r in with_backlog) / (len(with_backlog) * self.maint_s), 1),
-                          "rounds": len(with_backlog)}
+            prune_rate = {"jobs_per_s": round(sum(r["pruned"] for r in with_backlog)
+                                              / (sum(r["ms"] for r in with_backlog) / 1000), 1),
+                          "rounds": len(with_backlog), "basis": "round_seconds"}
         mean = sum(m["jobs_per_s"] for m in minutes) / len(minutes) if minutes else 0.0
         return {"system": system, "mode": mode, "target_rate": rate, "clients": self.clients,
                 "minutes": minutes, "enqueue_jobs_per_s": round(mean, 1), "prune_rate": prune_rate,
