@@ -79,8 +79,10 @@ export function clientErrorResponse(e: McpJobsError): NextResponse {
     });
   }
   if (e.kind === 'postgrest' && e.status >= 400 && e.status < 500) {
-    // the extension's own errors: bad input 400, unknown id 404, wrong state 409, too large 413
-    return fail(e.status, { code: e.code, message: e.message, detail: e.details, hint: e.hint });
+    // the extension's own errors: bad input 400, unknown id 404, wrong state 409, too large 413,
+    // a full queue 429 (with Retry-After, as PostgREST answered it)
+    const headers: Record<string, string> = e.retryAfter === null ? {} : { 'Retry-After': String(e.retryAfter) };
+    return fail(e.status, { code: e.code, message: e.message, detail: e.details, hint: e.hint }, headers);
   }
   if (e.status === 502 || e.status === 503 || e.status === 504) {
     return fail(503, {

@@ -116,6 +116,23 @@ def test_pause_and_resume(app: ConsoleServer, db: psycopg.Connection) -> None:
     assert db.execute("SELECT count(*) FROM mcp_jobs.claim_next_job('w', ARRAY[%s])", (s,)).fetchone() == (1,)
 
 
+def test_enqueue_over_max_queued_is_429_with_retry_after(app: ConsoleServer, db: psycopg.Connection) -> None:
+    s = src()
+    db.execute("SELECT mcp_jobs.set_queue(%s, 'sync', p_max_queued => 1)", (s,))
+    ok(api(app, "POST", "/api/jobs/enqueue", json={"source": s, "jobType": "sync", "payload": {}}))
+    before = table_fingerprint(db)
+    r = api(app, "POST", "/api/jobs/enqueue", json={"source": s, "jobType": "sync", "payload": {"n": 2}})
+    e = err(r, 429, "53400")
+    # the header an HTTP client backs off by, with the figure of the extension's detail
+    assert r.headers.get("retry-after", "").isdigit() and int(r.headers["retry-after"]) >= 1, r.headers
+    assert f"retry after about {r.headers['retry-after']} s" in e["detail"], e
+    assert table_fingerprint(db) == before
+    # other 4xx answers carry no Retry-After
+    r = api(app, "POST", "/api/jobs/enqueue", json={"source": s, "jobType": "sync", "payload": {}, "priority": 99})
+    err(r, 400)
+    assert "retry-after" not in r.headers
+
+
 def test_source_names_in_the_path_are_decoded(app: ConsoleServer, db: psycopg.Connection) -> None:
     for s in (f"odoo erp {uuid.uuid4().hex[:6]}", f"a/b?c#d%e-{uuid.uuid4().hex[:6]}", f"źródło-{uuid.uuid4().hex[:6]}"):
         ok(api(app, "POST", f"/api/jobs/queues/{q(s)}/pause"))

@@ -40,6 +40,12 @@ export class McpJobsError extends Error {
   readonly hint: string | null;
   /** The function called (`enqueue_job`), when the error comes from a call. */
   readonly fn: string | null;
+  /**
+   * For a full queue (PostgREST's HTTP 429, SQLSTATE `53400`): the seconds to wait before enqueueing
+   * again, the figure of the wrapper's `Retry-After` header (postgrest-js gives no headers; the
+   * extension's detail carries it). Null for every other error, a gateway's 429 included.
+   */
+  readonly retryAfter: number | null;
 
   constructor(init: McpJobsErrorInit) {
     super(init.message, init.cause === undefined ? undefined : { cause: init.cause });
@@ -49,6 +55,7 @@ export class McpJobsError extends Error {
     this.details = init.details ?? null;
     this.hint = init.hint ?? null;
     this.fn = init.fn ?? null;
+    this.retryAfter = init.kind === 'postgrest' && init.status === 429 ? retryAfterOf(this.details) : null;
     // PostgREST's own errors (PGRST…) have no SQLSTATE; the database's are five characters
     const mapped = PT_TO_SQLSTATE[init.code];
     this.sqlstate = init.kind !== 'postgrest' ? null : mapped !== undefined ? mapped : /^[0-9A-Z]{5}$/.test(init.code) ? init.code : null;
@@ -71,6 +78,12 @@ export class McpJobsError extends Error {
       fn: this.fn,
     };
   }
+}
+
+/** The extension's detail of a full queue says "retry after about N s"; 1 s when it does not (as the wrapper's header). */
+function retryAfterOf(details: string | null): number {
+  const m = details === null ? null : /retry after about (\d+) s/.exec(details);
+  return m?.[1] !== undefined ? Number(m[1]) : 1;
 }
 
 /** No HTTP answer: connection refused, DNS, TLS, or the timeout (`code` `TIMEOUT`). */

@@ -252,6 +252,10 @@ describe('0.7.0: batches, waiting claims, flow control, schedules, diagnostics',
     const full = await rejects(() => client.enqueueJob(s, 'full', {}));
     assert.equal(full.status, 429);
     assert.equal(full.code, '53400');
+    // the seconds of the wrapper's Retry-After, from the detail; no other error has them
+    assert.ok(Number.isInteger(full.retryAfter) && full.retryAfter >= 1, String(full.retryAfter));
+    assert.match(full.details, new RegExp(`retry after about ${full.retryAfter} s`));
+    assert.equal(e.retryAfter, null);
   });
 
   it('scheduleJob, listSchedules, cronNext, unscheduleJob, diagnostics', async () => {
