@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import re
+from collections.abc import Mapping
 from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -224,6 +225,12 @@ def enqueue_batch_ratios(d: Doc) -> dict[str, float | None]:
     return out
 
 
+def enqueue_batch_settings(eb: Mapping[str, float | None], spec: str = ".2f") -> str:
+    """enqueue_batch_ratios as text: "10.96x (synchronous_commit off, 1 client), ..."."""
+    return ", ".join(f"{fmt(x, spec)}x (synchronous_commit {k.split('/')[0]}, {clients(k.split('/')[1])})"
+                     for k, x in eb.items())
+
+
 def held_latency_ratio(d: Doc, field: str = "p50_ms") -> float | None:
     held = [e for e in d.get("latency") or [] if e.get("held_back")]
     if len(held) < 2:
@@ -296,6 +303,9 @@ def soak_summary(r: dict[str, Any]) -> dict[str, Any]:
         ys = [x for x in xs if x is not None]
         return sum(ys) / len(ys) if ys else None
 
+    # soak-001's harness timed every round as if the worker had paused the whole interval before it
+    # (it pauses 1 s after a round that left a backlog): its round times and pruning rate are not figures
+    timed = not pr or pr.get("basis") == "round_seconds"
     size_q3 = ms[-q - 1]["total_bytes"] if len(ms) > q else ms[0]["total_bytes"]
     rss = [m.get("worker_rss_anon_kb") for m in ms if m.get("worker_rss_anon_kb")]
     return {"minutes": len(ms), "jobs_per_s_min5": t5, "max_deviation_after_min5": dev,
@@ -308,11 +318,8 @@ def soak_summary(r: dict[str, Any]) -> dict[str, Any]:
             "growth_last_quarter": ratio(ms[-1]["total_bytes"] - size_q3, ms[-1]["total_bytes"]),
             "round_ms_first_quarter": idle_rounds(ms[:q]), "round_ms_last_quarter": idle_rounds(ms[-q:]),
             "cpu_ms_first_quarter": cpu(ms[:q]), "cpu_ms_last_quarter": cpu(ms[-q:]),
-            # soak-001's harness timed every round as if the worker had paused the whole interval
-            # before it (it pauses 1 s after a round that left a backlog): its round times and
-            # pruning rate are not figures
-            "timed": pr.get("basis") == "round_seconds" or not pr,
-            "prune_jobs_per_s": pr.get("jobs_per_s") if pr.get("basis") == "round_seconds" else None,
+            "timed": timed,
+            "prune_jobs_per_s": pr.get("jobs_per_s") if timed else None,
             "rss_first_kb": rss[0] if rss else None,
             "rss_last_kb": rss[-1] if rss else None}
 
@@ -334,10 +341,12 @@ def render_soak(s: Doc | None) -> str:
           f"work from the start. The reference prunes with `plpgsql_ref.expire_leases()` and "
           f"`plpgsql_ref.prune(retention)` every {m['maintenance_interval']} ({m['reference_upkeep']}).\n")]
     rows = []
+    untimed = False
     for r in s["runs"]:
         sm = soak_summary(r)
         if not sm:
             continue
+        untimed = untimed or not sm["timed"]
         rows.append([LABEL.get(r["system"], r["system"]), r["mode"] + (f" ({r['target_rate']:.0f}/s)" if r.get("target_rate") else ""),
                      str(sm["minutes"]), fmt(sm["jobs_per_s_min5"], ".0f"), fmt(sm["jobs_per_s_last"], ".0f"),
                      fmt(None if sm["max_deviation_after_min5"] is None else 100 * sm["max_deviation_after_min5"], ".1f"),
@@ -350,7 +359,7 @@ def render_soak(s: Doc | None) -> str:
     L.append(table(["system", "rate", "minutes", "jobs/s at min 5", "jobs/s last min", "max deviation after min 5 %",
                     "claim p99 ms first / last min", "MB tables+indexes first / middle / last", "upkeep round ms mean / max",
                     "jobs pruned", "prune jobs/s while pruning", "upkeep process RssAnon kB first / last"], rows, "llrrrrrrrrrr"))
-    if any(not (soak_summary(r) or {"timed": True})["timed"] for r in s["runs"]):
+    if untimed:
         L.append("\nThis run's harness timed each maintenance round as if the worker had paused the whole interval "
                  "before it; the worker pauses 1 s after a round that left prunable jobs, so the round times below "
                  "that follow such a round read 0 and are not figures (fixed in bench/soak.py since).")
@@ -405,9 +414,7 @@ def conclusions(run: Doc | None, wake: Doc | None, soak: Doc | None) -> str:
         eb = enqueue_batch_ratios(run)
         if eb:
             L.append("- **Batch enqueue** (enqueue_jobs, 100 per call, over one enqueue_job per job): "
-                     + ", ".join(f"{fmt(x, '.1f')}x (synchronous_commit {k.split('/')[0]}, {clients(k.split('/')[1])})"
-                                for k, x in eb.items())
-                     + f"; target >= {T_BATCH_ENQUEUE:.0f}x.")
+                     + enqueue_batch_settings(eb, ".1f") + f"; target >= {T_BATCH_ENQUEUE:.0f}x.")
         fr = flow_ratio(run)
         if fr is not None:
             L.append(f"- **Flow control**: claims with 10 limited queues at {fmt(fr)}x of those with no settings "
@@ -450,9 +457,7 @@ def targets(run: Doc | None, wake: Doc | None, soak: Doc | None) -> str:
         ebr = {k: x for k, x in enqueue_batch_ratios(run).items() if x is not None}
         eb = list(ebr.values())
         rows.append((f"enqueue_jobs (100 per call) >= {T_BATCH_ENQUEUE:.0f}x enqueue_job, same run",
-                     f"{met(bool(eb) and min(eb) >= T_BATCH_ENQUEUE)} in every setting: "
-                     + ", ".join(f"{fmt(x)}x (sync {k.split('/')[0]}, {clients(int(k.split('/')[1]))})"
-                                 for k, x in ebr.items())))
+                     f"{met(bool(eb) and min(eb) >= T_BATCH_ENQUEUE)} in every setting: {enqueue_batch_settings(ebr)}"))
         fr = flow_ratio(run)
         rows.append(("claims with 10 limited queues within 20 % of no settings",
                      f"{met(None if fr is None else fr >= T_FLOW)}: {fmt(fr)}x"))
