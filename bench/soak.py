@@ -6,7 +6,7 @@ default): throughput, claim latency p50/p99, table and index sizes, dead tuples,
 rounds (duration, jobs pruned) and the memory and CPU of the process that runs them.
 
     PG_CONFIG=/path/to/pg_config python3 bench/soak.py                 # 4 runs of 60 minutes (about 4 h 15 min)
-    PG_CONFIG=... python3 bench/soak.py --minutes 150 --systems mcp_jobs --modes max
+    PG_CONFIG=... python3 bench/soak.py --minutes 60 --systems mcp_jobs --modes max
     PG_CONFIG=... python3 bench/soak.py --smoke                        # seconds; checks the harness works
 
 Each run gets a fresh cluster (bench/run.py's settings, but autovacuum on and synchronous_commit off,
@@ -23,13 +23,14 @@ src/queries/prune_cutoff.sql).
 
 mcp_jobs' maintenance is its background worker, paused (interval 0) while the cluster is prepared and
 set to the interval with a reload when the load starts, so that its first round is at the start;
-each round's report is read from the server log (log_min_messages = debug1 for the worker's role in
-the soak database only; the load runs as another role), a round's duration is the time between two
-reports less the interval (the first: from the reload). The reference's upkeep is
+each round's and pass's report is read from the server log (log_min_messages = debug1 for the
+worker's role in the soak database only; the load runs as another role), with the durations the worker
+measured itself. The reference's upkeep is
 what a pg_cron job would run, issued by this script on its own connection every maintenance interval:
 `plpgsql_ref.expire_leases()`, then `plpgsql_ref.prune(retention, 10000)` again while it deletes a full
 batch, for at most the prune budget, each call its own transaction, the first round when the load
-starts; the reference gets an index on its finished jobs for that (`jobs_finished_idx`).
+starts, and, like the worker, the pruning alone a second later while it has work (pg_cron runs jobs
+every second too); the reference gets an index on its finished jobs for that (`jobs_finished_idx`).
 
 A full run writes bench/results/soak-NNN.json and renders BENCHMARKS.md again (bench/report.py) unless
 --no-write.
@@ -69,7 +70,7 @@ SETTINGS = {
     "mcp_jobs.database": "'soak'",
 }
 REF_BATCH = 10_000  # jobs per plpgsql_ref.prune call
-BACKLOG_PAUSE_S = 1.0  # the worker's pause after a round that left prunable jobs (src/worker.rs)
+PASS_PAUSE_S = 1.0  # the worker's pause before a pass while pruning has work (src/worker.rs)
 SCHEMA = {"mcp_jobs": "mcp_jobs", "plpgsql": "plpgsql_ref"}
 LABEL = {"mcp_jobs": "mcp_jobs", "plpgsql": "PL/pgSQL reference"}
 
@@ -145,7 +146,9 @@ def log_time(s: str) -> float:
 
 class RefUpkeep(threading.Thread):
     """The reference's cron job: every `interval` s, expire_leases(), then prune(retention, REF_BATCH)
-    while it deletes a full batch and the budget lasts. Records (end time, duration ms, pruned, done)."""
+    while it deletes a full batch and the budget lasts; as mcp_jobs' worker, while pruning has work,
+    the pruning again a second later. Records each round's and pass's end time, duration, pruning
+    time, jobs pruned and whether it reached the cutoff."""
 
     def __init__(self, cluster: B.Cluster, interval: float, retention_s: int, budget_s: float):
         super().__init__(daemon=True)
@@ -163,24 +166,33 @@ class RefUpkeep(threading.Thread):
             while not self.go.wait(0.1):
                 if self.stop_ev.is_set():
                     return
-            nxt = time.monotonic()
+            nxt = next_round = time.monotonic()
             while not self.stop_ev.wait(max(0.0, nxt - time.monotonic())):
                 t0 = time.monotonic()
-                pruned, done = 0, False
+                kind = "round" if t0 >= next_round else "pass"
+                pruned, done, prune_ms = 0, False, 0.0
                 try:
-                    conn.execute("SELECT plpgsql_ref.expire_leases()")
-                    while time.monotonic() - t0 < self.budget_s:
+                    if kind == "round":
+                        conn.execute("SELECT plpgsql_ref.expire_leases()")
+                    p0 = time.monotonic()
+                    while time.monotonic() - p0 < self.budget_s:
                         n = conn.execute("SELECT plpgsql_ref.prune(make_interval(secs => %s), %s)",
                                          (self.retention_s, REF_BATCH)).fetchone()[0]  # type: ignore[index]
                         pruned += n
                         if n < REF_BATCH:
                             done = True
                             break
+                    prune_ms = (time.monotonic() - p0) * 1000
                 except Exception as e:  # noqa: BLE001 - recorded and reported, the soak goes on
                     self.errors.append(str(e))
-                self.rounds.append({"t": time.time(), "ms": (time.monotonic() - t0) * 1000, "pruned": pruned,
-                                    "done": done})
-                nxt = time.monotonic() + self.interval  # like the worker: the interval after the round
+                end = time.monotonic()
+                self.rounds.append({"t": time.time(), "kind": kind, "ms": (end - t0) * 1000, "prune_ms": prune_ms,
+                                    "pruned": pruned, "done": done})
+                # like the worker: the interval after a round, and while pruning has work a pass a
+                # second later
+                if kind == "round":
+                    next_round = end + self.interval
+                nxt = min(next_round, end + PASS_PAUSE_S) if (pruned > 0 or not done) else next_round
 
 
 class Soak:
@@ -244,12 +256,11 @@ class Soak:
                 "worker_cpu_ms": B.proc_cpu_ms(worker_pid) if worker_pid else None}
 
     def worker_rounds(self, c: B.Cluster, started: float) -> tuple[list[dict[str, Any]], int]:
-        """mcp_jobs' maintenance rounds from the server log: end time, duration (ms: from the previous
-        report plus the worker's pause, the first from `started`, when the interval was set), report;
-        and the number of WARNINGs the worker logged. The worker pauses the interval after a round,
-        but only BACKLOG_PAUSE_S after one that left prunable jobs (src/worker.rs)."""
+        """mcp_jobs' maintenance from the server log: each report of a round (every step) or a pass
+        (metrics and pruning, a second after one that pruned), with its end time, its own duration
+        and that of its pruning step; and the number of WARNINGs the worker logged."""
         rounds: list[dict[str, Any]] = []
-        warnings, prev, prev_done = 0, started - self.maint_s, True
+        warnings = 0
         for line in c.log_text().splitlines():
             m = LOG_LINE.match(line)
             if not m:
@@ -258,12 +269,13 @@ class Soak:
                 warnings += 1
             if m.group(3) == "DEBUG" and m.group(4).startswith("mcp_jobs maintenance: {"):
                 t = log_time(m.group(1))
+                if t < started:
+                    continue
                 rep = json.loads(m.group(4).split(": ", 1)[1])
-                pause = self.maint_s if prev_done else min(self.maint_s, BACKLOG_PAUSE_S)
-                rounds.append({"t": t, "ms": max(0.0, (t - prev - pause) * 1000),
-                               "pruned": rep.get("jobs_pruned", 0), "done": rep.get("prune_done"),
-                               "metrics_written": rep.get("metrics_written")})
-                prev, prev_done = t, rep.get("prune_done") is not False
+                steps = rep.get("steps_ms") or {}
+                rounds.append({"t": t, "kind": rep.get("kind", "round"), "ms": rep.get("round_ms"),
+                               "prune_ms": steps.get("pruning"), "pruned": rep.get("jobs_pruned", 0),
+                               "done": rep.get("prune_done"), "metrics_written": rep.get("metrics_written")})
         return rounds, warnings
 
     def run(self, system: str, mode: str, rate: float | None) -> dict[str, Any]:
@@ -370,6 +382,9 @@ class Soak:
             if secs < 0.5 * self.interval:
                 continue  # the stub after the load ended
             rs = [r for r in rounds if a["t"] <= r["t"] < b["t"]]
+            full = [r for r in rs if r["kind"] == "round"]
+            passes = [r for r in rs if r["kind"] == "pass"]
+            pms = [r["ms"] for r in passes if r["ms"] is not None]
             wal = B.one(c, "postgres", "SELECT pg_wal_lsn_diff(%s, %s)::bigint", (b["lsn"], a["lsn"]))
             cpu = None if a["worker_cpu_ms"] is None or b["worker_cpu_ms"] is None else b["worker_cpu_ms"] - a["worker_cpu_ms"]
             n = len(minutes)
@@ -383,8 +398,14 @@ class Soak:
                 "tables": b["tables"], "total_bytes": sum(t["total_bytes"] for t in b["tables"].values()),
                 "dead_tuples": sum(t["dead"] for t in b["tables"].values()),
                 "wal_bytes": wal,
-                "maintenance": {"rounds": len(rs), "round_ms": [round(r["ms"], 1) for r in rs if r["ms"] is not None],
-                                "pruned": sum(r["pruned"] for r in rs), "backlog_left": [not r["done"] for r in rs],
+                "maintenance": {"rounds": len([r for r in full if r["ms"] is not None]),
+                                "round_ms": [round(r["ms"], 1) for r in full if r["ms"] is not None],
+                                "backlog_left": [r["done"] is False for r in full if r["ms"] is not None],
+                                "passes": len(passes),
+                                "pass_ms_mean": round(sum(pms) / len(pms), 1) if pms else None,
+                                "pass_ms_max": round(max(pms), 1) if pms else None,
+                                "prune_ms": round(sum(r["prune_ms"] or 0 for r in rs), 1),
+                                "pruned": sum(r["pruned"] for r in rs),
                                 "cpu_ms": None if cpu is None else round(cpu, 1)},
                 "worker_rss_kb": b["worker_rss_kb"], "worker_rss_anon_kb": b["worker_rss_anon_kb"],
             })
@@ -392,14 +413,17 @@ class Soak:
             B.log(f"  {m['minute']:3d}: {m['jobs_per_s']:7.0f} jobs/s  claim p99 {B_fmt(m['claim_p99_ms'])} ms  "
                   f"{m['total_bytes'] / 1048576:7.0f} MB  dead {m['dead_tuples']:9,}  rounds "
                   f"{m['maintenance']['round_ms']} pruned {m['maintenance']['pruned']:,}  upkeep RssAnon {m['worker_rss_anon_kb']} kB")
-        # pruning capacity: jobs pruned per second of the rounds that pruned a full budget (they left
-        # prunable jobs), the whole round counted (its other steps too), so a lower bound
-        with_backlog = [r for r in rounds if not r["done"] and r["t"] >= t0 and r["ms"]]
+        # pruning capacity: while a backlog lasted (the reports that stopped at the budget with prunable
+        # jobs left), jobs pruned per second of wall clock: each such round or pass, and the worker's
+        # pause before the next one
+        with_backlog = [r for r in rounds if r["done"] is False and r["t"] >= t0 and r["ms"] is not None]
         prune_rate = None
         if with_backlog:
-            prune_rate = {"jobs_per_s": round(sum(r["pruned"] for r in with_backlog)
-                                              / (sum(r["ms"] for r in with_backlog) / 1000), 1),
-                          "rounds": len(with_backlog), "basis": "round_seconds"}
+            wall_s = sum(r["ms"] / 1000 + PASS_PAUSE_S for r in with_backlog)
+            prune_rate = {"jobs_per_s": round(sum(r["pruned"] for r in with_backlog) / wall_s, 1),
+                          "prune_step_jobs_per_s": round(sum(r["pruned"] for r in with_backlog)
+                                                         / (sum(r["prune_ms"] or 0 for r in with_backlog) / 1000), 1),
+                          "rounds": len(with_backlog), "basis": "wall_seconds"}
         mean = sum(m["jobs_per_s"] for m in minutes) / len(minutes) if minutes else 0.0
         return {"system": system, "mode": mode, "target_rate": rate, "clients": self.clients,
                 "minutes": minutes, "enqueue_jobs_per_s": round(mean, 1), "prune_rate": prune_rate,
@@ -426,7 +450,7 @@ def main() -> None:
     ap.add_argument("--systems", default="mcp_jobs,plpgsql", help="comma-separated: mcp_jobs, plpgsql")
     ap.add_argument("--modes", default="max,half", help="comma-separated: max (closed loop), half (pgbench -R)")
     ap.add_argument("--rate", type=float, help="jobs/s of the half-rate runs (default: half of the first max run's)")
-    ap.add_argument("--retention", type=int, default=300, help="mcp_jobs.retention and the reference's, s (default 300)")
+    ap.add_argument("--retention", type=int, default=120, help="mcp_jobs.retention and the reference's, s (default 120)")
     ap.add_argument("--maintenance-interval", type=float, default=60.0,
                     help="s between maintenance rounds (default 60: mcp_jobs' default)")
     ap.add_argument("--prune-budget", type=float, default=2.0, help="s of pruning per round (default 2: mcp_jobs' default)")
@@ -472,7 +496,9 @@ def main() -> None:
                        "retention": f"{s.retention_s} s", "prune_budget": f"{s.budget_s:g} s", "backlog_jobs": s.backlog,
                        "log_sampling": s.sampling, "half_rate": half,
                        "reference_upkeep": f"expire_leases(), then prune(retention, {REF_BATCH:,}) while a batch is "
-                                           f"full, for at most {s.budget_s:g} s"},
+                                           f"full, for at most {s.budget_s:g} s; while pruning has work, the pruning "
+                                           f"again a second later",
+                       "worker_passes": True},
             "runs": runs,
             "settings": [[k, v] for k, v in SETTINGS.items()],
             "machine": B.machine() | {"postgresql": s.version, "elapsed_s": round(time.time() - started)},

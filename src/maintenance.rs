@@ -101,6 +101,10 @@ pub struct Pruning {
     pub batch: i32,
     pub pruned: i64,
     pub done: bool,
+    /// when the walk reaches the cutoff: leave the cursor at the last pruned job (a pass of the
+    /// worker, a second after the last: it goes on from there) instead of at the start (a round:
+    /// it visits again the older jobs that were not prunable before, such as long-running ones)
+    pub resume: bool,
 }
 
 /// Step 4, first part: the cutoff of this round (None: retention is off).
@@ -112,6 +116,7 @@ pub fn prune_start(client: &mut SpiClient<'_>) -> JobResult<Pruning> {
             batch: PRUNE_FIRST,
             pruned: 0,
             done: true,
+            resume: false,
         });
     }
     let t = read(client, &CUTOFF, &[retention.into()])?;
@@ -130,6 +135,7 @@ pub fn prune_start(client: &mut SpiClient<'_>) -> JobResult<Pruning> {
         batch: PRUNE_FIRST,
         pruned: 0,
         done: false,
+        resume: false,
     })
 }
 
@@ -159,13 +165,15 @@ pub fn prune_batch(client: &mut SpiClient<'_>, p: &mut Pruning) -> JobResult<()>
         (r.get::<i64>(1)?.unwrap_or(0), r.get::<pgrx::Uuid>(2)?)
     };
     p.pruned += n;
-    // fewer than a batch: the scan reached the cutoff; the next round starts from the beginning
+    // fewer than a batch: the scan reached the cutoff; the next round starts from the beginning,
+    // the next pass from the last job this one pruned
     let finished = n < i64::from(p.batch);
-    run(
-        client,
-        &SET_PRUNE_CURSOR,
-        &[if finished { None } else { last }.into()],
-    )?;
+    let cursor = match (finished, p.resume) {
+        (false, _) => last,
+        (true, true) => last.or(after),
+        (true, false) => None,
+    };
+    run(client, &SET_PRUNE_CURSOR, &[cursor.into()])?;
     p.done = finished;
     let took = started.elapsed();
     if took < Duration::from_millis(100) {

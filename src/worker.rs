@@ -8,6 +8,9 @@
 //! - It does nothing while the extension is not created in that database.
 //! - Each round is its own transaction; an ERROR in a round is logged as a WARNING, the transaction
 //!   rolled back, and the loop goes on. No transaction is open between rounds.
+//! - While pruning has work (the last pass pruned jobs or stopped at its budget), a pass of the
+//!   metrics and pruning follows a second later, so finished jobs leave about as fast as they
+//!   become prunable instead of in one burst per interval.
 //! - SIGTERM ends it at the next wait (rounds are bounded); SIGHUP reloads the configuration.
 //!   It exits with code 1, so after pg_terminate_backend() the postmaster starts it again.
 use crate::config;
@@ -106,10 +109,26 @@ where
     result
 }
 
-/// The pause before the next round while pruning has a backlog.
-const BACKLOG_PAUSE: Duration = Duration::from_secs(1);
+/// The pause before the next pruning pass while pruning has work: finished jobs then leave as
+/// they become prunable, a second's worth at a time, instead of an interval's worth at once.
+const PASS_PAUSE: Duration = Duration::from_secs(1);
 
-fn round() -> Result<Round, String> {
+/// What one wake-up of the worker runs.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    /// every step: leases, schedules, metrics, pruning (every mcp_jobs.maintenance_interval)
+    Round,
+    /// metrics and pruning only (a second after a round or pass that pruned or left a backlog)
+    Pass,
+}
+
+/// Milliseconds since `t`, to a tenth.
+fn ms_since(t: Instant) -> f64 {
+    (t.elapsed().as_secs_f64() * 10_000.0).round() / 10.0
+}
+
+fn round(kind: Kind) -> Result<Round, String> {
+    let began = Instant::now();
     let installed = in_transaction(|| {
         Spi::get_one::<bool>(
             "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'mcp_jobs')",
@@ -124,36 +143,57 @@ fn round() -> Result<Round, String> {
         let (message, detail, _) = e.texts();
         format!("{message}: {detail}")
     };
-    let mut report = serde_json::json!({});
-    let mut add = |step: &str, r: Result<serde_json::Value, String>| match r {
-        Ok(serde_json::Value::Object(o)) => {
-            if let serde_json::Value::Object(all) = &mut report {
-                all.extend(o);
+    let mut report = serde_json::json!({
+        "kind": if kind == Kind::Round { "round" } else { "pass" },
+    });
+    let mut steps = serde_json::Map::new();
+    // `step`: the key of its time in steps_ms; `what`: its name in a warning
+    let mut add = |step: &str, what: &str, t: Instant, r: Result<serde_json::Value, String>| {
+        steps.insert(step.to_string(), ms_since(t).into());
+        match r {
+            Ok(serde_json::Value::Object(o)) => {
+                if let serde_json::Value::Object(all) = &mut report {
+                    all.extend(o);
+                }
             }
+            Ok(_) => {}
+            // a step that fails is logged and the next steps still run; the next round tries again
+            Err(e) => warning!("mcp_jobs maintenance: {what} failed: {e}"),
         }
-        Ok(_) => {}
-        // a step that fails is logged and the next steps still run; the next round tries again
-        Err(e) => warning!("mcp_jobs maintenance: {step} failed: {e}"),
     };
     // each step in a transaction of its own
+    if kind == Kind::Round {
+        let t = Instant::now();
+        add(
+            "leases",
+            "the lease sweep",
+            t,
+            in_transaction(|| maintenance::leases().map_err(text)),
+        );
+        let t = Instant::now();
+        add(
+            "schedules",
+            "the schedules",
+            t,
+            in_transaction(|| maintenance::schedules().map_err(text)),
+        );
+    }
+    // the metrics first: pruning never passes their watermark
+    let t = Instant::now();
     add(
-        "the lease sweep",
-        in_transaction(|| maintenance::leases().map_err(text)),
-    );
-    add(
-        "the schedules",
-        in_transaction(|| maintenance::schedules().map_err(text)),
-    );
-    add(
+        "metrics",
         "the metrics",
+        t,
         in_transaction(|| Spi::connect_mut(maintenance::metrics).map_err(text)),
     );
-    // pruning: one transaction per batch, within the round's budget
-    let deadline = Instant::now() + maintenance::prune_budget();
+    // pruning: one transaction per batch, within the budget
+    let t = Instant::now();
+    let deadline = t + maintenance::prune_budget();
     let started = in_transaction(|| Spi::connect_mut(maintenance::prune_start).map_err(text));
     match started {
         Ok(mut p) => {
-            // at least one batch per round, then more while the budget lasts
+            p.resume = kind == Kind::Pass;
+            // at least one batch, then more while the budget lasts
             while !p.done {
                 let mut cur = std::panic::AssertUnwindSafe(&mut p);
                 if let Err(e) = in_transaction(move || {
@@ -166,11 +206,25 @@ fn round() -> Result<Round, String> {
                     break;
                 }
             }
-            add("pruning", Ok(maintenance::prune_report(&p)));
+            add("pruning", "pruning", t, Ok(maintenance::prune_report(&p)));
         }
-        Err(e) => add("pruning", Err(e)),
+        Err(e) => add("pruning", "pruning", t, Err(e)),
+    }
+    if let serde_json::Value::Object(all) = &mut report {
+        all.insert("steps_ms".into(), steps.into());
+        all.insert("round_ms".into(), ms_since(began).into());
     }
     Ok(Round::Done(report))
+}
+
+/// Whether pruning has work a second from now: the pass pruned jobs (more are becoming prunable
+/// at that rate) or stopped at its budget with prunable jobs left.
+fn pruning_busy(report: &serde_json::Value) -> bool {
+    report.get("prune_done") == Some(&serde_json::Value::Bool(false))
+        || report
+            .get("jobs_pruned")
+            .and_then(serde_json::Value::as_i64)
+            > Some(0)
 }
 
 /// Entry point of the worker process.
@@ -200,9 +254,11 @@ pub extern "C-unwind" fn mcp_jobs_maintenance_main(_arg: pg_sys::Datum) {
     );
 
     let mut installed: Option<bool> = None;
+    // the next full round, and the next wake-up (a pruning pass before the round, or the round)
     let mut next_round = Instant::now();
+    let mut next_wake = next_round;
     loop {
-        let timeout = interval().map(|_| next_round.saturating_duration_since(Instant::now()));
+        let timeout = interval().map(|_| next_wake.saturating_duration_since(Instant::now()));
         if !BackgroundWorker::wait_latch(timeout) {
             break;
         }
@@ -221,14 +277,20 @@ pub extern "C-unwind" fn mcp_jobs_maintenance_main(_arg: pg_sys::Datum) {
         let Some(every) = interval() else {
             continue; // paused (interval 0): wait for a reload or SIGTERM
         };
-        if Instant::now() < next_round {
-            continue; // woken early (reload); wait for the rest of the interval
+        let now = Instant::now();
+        if now < next_wake {
+            continue; // woken early (reload); wait for the rest
         }
-        // a round that left prunable jobs (a backlog larger than its budget) is followed by the
-        // next one after a second, not after the whole interval: pruning then keeps pace with
-        // any sustained rate (each round costs in proportion to the work since the last one)
-        let mut backlog = false;
-        match round() {
+        let kind = if now >= next_round {
+            Kind::Round
+        } else {
+            Kind::Pass
+        };
+        // while pruning has work, a pass (metrics and pruning) follows a second later: jobs are
+        // pruned about as fast as they become prunable, in small steps, and a backlog larger than
+        // one budget is worked off at up to a budget a second, whatever the interval
+        let mut busy = false;
+        match round(kind) {
             Ok(Round::NoExtension) => {
                 if installed != Some(false) {
                     log!("mcp_jobs maintenance worker: extension mcp_jobs is not created in database \"{database}\"; waiting");
@@ -236,7 +298,7 @@ pub extern "C-unwind" fn mcp_jobs_maintenance_main(_arg: pg_sys::Datum) {
                 installed = Some(false);
             }
             Ok(Round::Done(report)) => {
-                backlog = report.get("prune_done") == Some(&serde_json::Value::Bool(false));
+                busy = pruning_busy(&report);
                 if installed != Some(true) {
                     log!("mcp_jobs maintenance worker: extension found in database \"{database}\"");
                 }
@@ -245,12 +307,15 @@ pub extern "C-unwind" fn mcp_jobs_maintenance_main(_arg: pg_sys::Datum) {
             }
             Err(message) => warning!("mcp_jobs maintenance round failed: {message}"),
         }
-        next_round = Instant::now()
-            + if backlog {
-                every.min(BACKLOG_PAUSE)
-            } else {
-                every
-            };
+        let done = Instant::now();
+        if kind == Kind::Round {
+            next_round = done + every;
+        }
+        next_wake = if busy {
+            next_round.min(done + PASS_PAUSE)
+        } else {
+            next_round
+        };
     }
     log!("mcp_jobs maintenance worker stopping");
     // Exit code 1: at shutdown the postmaster does not restart workers anyway; after a stray

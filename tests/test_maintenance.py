@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -222,3 +224,60 @@ def test_a_retention_of_minutes_prunes_only_jobs_whose_events_are_in_the_metrics
     r = db.execute("SELECT mcp_jobs.run_maintenance()").fetchone()[0]
     assert r["jobs_pruned"] == 10, r
     assert db.execute("SELECT sum(completed) FROM mcp_jobs.metrics WHERE source = 'ret'").fetchone()[0] == 10
+
+
+def test_the_worker_prunes_jobs_as_they_become_prunable_between_rounds() -> None:
+    """While pruning has work, a pass of the metrics and pruning follows a second after the last:
+    jobs finished under load leave seconds after their retention, not once per maintenance_interval
+    (60 s here; the test ends long before a second round). A trickle of jobs is completed while the
+    passes run; a backlog of old jobs, one batch per pass (prune_budget 0), keeps the first passes
+    busy until the trickle's jobs become prunable. (Before passes, the rounds a second apart ended
+    with the backlog, and the trickle's jobs piled up until the next round.)"""
+    c = Cluster(conf={"shared_preload_libraries": "'mcp_jobs'", "mcp_jobs.maintenance_interval": "'60s'",
+                      "mcp_jobs.prune_budget": "0", "mcp_jobs.retention": "'1s'",
+                      "mcp_jobs.metrics_lag": "0"},
+                name="mcp_jobs_passes").start()
+    try:
+        c.psql("CREATE EXTENSION mcp_jobs;")
+        with c.connect() as conn:
+            # one batch of 1000 per round or pass (each starts at 1000): five passes of backlog
+            conn.execute("""INSERT INTO mcp_jobs.jobs (id, source, job_type, status, attempts, created_at, finished_at)
+                            SELECT x.id::uuid, 'old', 't', 'completed', 1, now() - interval '30 days',
+                                   now() - interval '29 days'
+                              FROM unnest(%s::text[]) x(id)""", ([old_id(i) for i in range(1, 5001)],))
+        c.stop()
+        c.start()  # the worker's first round is now
+        started = time.monotonic()
+        stop = threading.Event()
+        done: list[str] = []
+
+        def trickle() -> None:
+            with c.connect() as w:
+                w.autocommit = True
+                while not stop.wait(0.1):  # the load's pace: ten jobs a second
+                    w.execute("SELECT mcp_jobs.enqueue_job('trickle', 't')")
+                    row = w.execute("SELECT id, run_id FROM mcp_jobs.claim_next_job(p_sources => '{trickle}')").fetchone()
+                    assert row is not None
+                    w.execute("SELECT mcp_jobs.complete_job(%s, %s)", row)
+                    done.append(str(row[0]))
+
+        t = threading.Thread(target=trickle, daemon=True)
+        t.start()
+        try:
+            with c.connect() as conn:
+                conn.autocommit = True
+
+                def trickle_pruned() -> bool:
+                    left = conn.execute("SELECT count(*) FROM mcp_jobs.jobs WHERE source = 'trickle'").fetchone()[0]
+                    # pruning keeps pace: what is left is the last seconds' jobs (ten a second)
+                    return len(done) >= 120 and left <= 40
+                wait_until(trickle_pruned, timeout=40, interval=0.2,
+                           what="the trickle's jobs pruned by passes between rounds")
+                assert conn.execute("SELECT count(*) FROM mcp_jobs.jobs WHERE source = 'old'").fetchone()[0] == 0
+        finally:
+            stop.set()
+            t.join(timeout=10)
+        # all within the first interval: a second round (60 s on) did not do it
+        assert time.monotonic() - started < 55
+    finally:
+        c.destroy()
