@@ -75,6 +75,15 @@ SCHEMA = {"mcp_jobs": "mcp_jobs", "plpgsql": "plpgsql_ref"}
 LABEL = {"mcp_jobs": "mcp_jobs", "plpgsql": "PL/pgSQL reference"}
 
 
+def slowest(reports: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The longest of an interval's maintenance reports: its kind, duration and per-step times."""
+    timed = [r for r in reports if r["ms"] is not None]
+    if not timed:
+        return None
+    r = max(timed, key=lambda r: r["ms"])
+    return {"kind": r["kind"], "ms": round(r["ms"], 1), "steps_ms": r.get("steps_ms") or {}}
+
+
 def phase_script(system: str) -> str:
     """The lifecycle as three pgbench transactions per job (enqueue, claim, complete), one per script
     run, so that the per-transaction log times the claim alone: a client's transaction number n
@@ -275,7 +284,8 @@ class Soak:
                 steps = rep.get("steps_ms") or {}
                 rounds.append({"t": t, "kind": rep.get("kind", "round"), "ms": rep.get("round_ms"),
                                "prune_ms": steps.get("pruning"), "pruned": rep.get("jobs_pruned", 0),
-                               "done": rep.get("prune_done"), "metrics_written": rep.get("metrics_written")})
+                               "done": rep.get("prune_done"), "metrics_written": rep.get("metrics_written"),
+                               "steps_ms": steps})
         return rounds, warnings
 
     def run(self, system: str, mode: str, rate: float | None) -> dict[str, Any]:
@@ -406,7 +416,9 @@ class Soak:
                                 "pass_ms_max": round(max(pms), 1) if pms else None,
                                 "prune_ms": round(sum(r["prune_ms"] or 0 for r in rs), 1),
                                 "pruned": sum(r["pruned"] for r in rs),
-                                "cpu_ms": None if cpu is None else round(cpu, 1)},
+                                "cpu_ms": None if cpu is None else round(cpu, 1),
+                                # the interval's longest round or pass, step by step: what a spike spent its time on
+                                "slowest": slowest(rs)},
                 "worker_rss_kb": b["worker_rss_kb"], "worker_rss_anon_kb": b["worker_rss_anon_kb"],
             })
             m = minutes[-1]
