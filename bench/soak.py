@@ -392,7 +392,7 @@ class Soak:
             if secs < 0.5 * self.interval:
                 continue  # the stub after the load ended
             rs = [r for r in rounds if a["t"] <= r["t"] < b["t"]]
-            full = [r for r in rs if r["kind"] == "round"]
+            full = [r for r in rs if r["kind"] == "round" and r["ms"] is not None]
             passes = [r for r in rs if r["kind"] == "pass"]
             pms = [r["ms"] for r in passes if r["ms"] is not None]
             wal = B.one(c, "postgres", "SELECT pg_wal_lsn_diff(%s, %s)::bigint", (b["lsn"], a["lsn"]))
@@ -408,9 +408,9 @@ class Soak:
                 "tables": b["tables"], "total_bytes": sum(t["total_bytes"] for t in b["tables"].values()),
                 "dead_tuples": sum(t["dead"] for t in b["tables"].values()),
                 "wal_bytes": wal,
-                "maintenance": {"rounds": len([r for r in full if r["ms"] is not None]),
-                                "round_ms": [round(r["ms"], 1) for r in full if r["ms"] is not None],
-                                "backlog_left": [r["done"] is False for r in full if r["ms"] is not None],
+                "maintenance": {"rounds": len(full),
+                                "round_ms": [round(r["ms"], 1) for r in full],
+                                "backlog_left": [r["done"] is False for r in full],
                                 "passes": len(passes),
                                 "pass_ms_mean": round(sum(pms) / len(pms), 1) if pms else None,
                                 "pass_ms_max": round(max(pms), 1) if pms else None,

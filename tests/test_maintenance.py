@@ -49,14 +49,37 @@ def old_id(i: int) -> str:
     return str(uuid.UUID(f"00000000-{i >> 16:04x}-7{i & 0xfff:03x}-8000-{i:012x}"))
 
 
+def insert_old_jobs(conn: psycopg.Connection[Any], n: int) -> None:
+    """n jobs of source 'old' that completed 29 days ago, without events: prunable at any retention."""
+    conn.execute("""INSERT INTO mcp_jobs.jobs (id, source, job_type, status, attempts, created_at, finished_at)
+                    SELECT x.id::uuid, 'old', 't', 'completed', 1, now() - interval '30 days',
+                           now() - interval '29 days'
+                      FROM unnest(%s::text[]) x(id)""", ([old_id(i) for i in range(1, n + 1)],))
+
+
+def worker_cluster_with_backlog(name: str, n: int, conf: dict[str, str]) -> Cluster:
+    """A started cluster with the maintenance worker (interval 60 s, one prune batch per round or
+    pass) and n old jobs, restarted so that the worker's first round finds them (before, it found no
+    extension and waits for the interval). The caller destroys it."""
+    c = Cluster(conf={"shared_preload_libraries": "'mcp_jobs'", "mcp_jobs.maintenance_interval": "'60s'",
+                      "mcp_jobs.prune_budget": "0", **conf}, name=name).start()
+    try:
+        c.psql("CREATE EXTENSION mcp_jobs;")
+        with c.connect() as conn:
+            insert_old_jobs(conn, n)
+        c.stop()
+        c.start()
+    except BaseException:
+        c.destroy()
+        raise
+    return c
+
+
 def test_a_backlog_larger_than_a_round_is_pruned_by_the_following_rounds(db: psycopg.Connection[Any]) -> None:
     n = 3500
     db.execute("SET mcp_jobs.retention = '1d'")
     with db.transaction():
-        db.execute("""INSERT INTO mcp_jobs.jobs (id, source, job_type, status, attempts, created_at, finished_at)
-                      SELECT x.id::uuid, 'old', 't', 'completed', 1, now() - interval '30 days',
-                             now() - interval '29 days'
-                        FROM unnest(%s::text[]) x(id)""", ([old_id(i) for i in range(1, n + 1)],))
+        insert_old_jobs(db, n)
         db.execute("""INSERT INTO mcp_jobs.job_events (job_id, event_type, created_at)
                       SELECT id, 'completed', finished_at FROM mcp_jobs.jobs WHERE source = 'old'""")
         # kept whatever their age: an old job with an unresolved dead letter, and unfinished ones
@@ -183,20 +206,8 @@ def test_a_recomputation_and_the_next_rounds_count_each_event_once(db: psycopg.C
 def test_the_worker_follows_a_backlog_round_with_another_after_a_second() -> None:
     """A backlog larger than a round's pruning (here: one batch per round) is worked off by rounds a
     second apart, not one per maintenance_interval (60 s here)."""
-    c = Cluster(conf={"shared_preload_libraries": "'mcp_jobs'", "mcp_jobs.maintenance_interval": "'60s'",
-                      "mcp_jobs.prune_budget": "0", "mcp_jobs.retention": "'1h'"},
-                name="mcp_jobs_backlog").start()
+    c = worker_cluster_with_backlog("mcp_jobs_backlog", 4000, {"mcp_jobs.retention": "'1h'"})
     try:
-        c.psql("CREATE EXTENSION mcp_jobs;")
-        with c.connect() as conn:
-            conn.execute("""INSERT INTO mcp_jobs.jobs (id, source, job_type, status, attempts, created_at, finished_at)
-                            SELECT x.id::uuid, 'old', 't', 'completed', 1, now() - interval '30 days',
-                                   now() - interval '29 days'
-                              FROM unnest(%s::text[]) x(id)""", ([old_id(i) for i in range(1, 4001)],))
-        # restarted, the worker's first round finds the backlog (before, it found no extension and
-        # waits for the interval)
-        c.stop()
-        c.start()
         with c.connect() as conn:
             wait_until(lambda: conn.execute("SELECT count(*) FROM mcp_jobs.jobs").fetchone()[0] == 0,
                        timeout=45, interval=0.2, what="the backlog pruned by rounds a second apart")
@@ -233,20 +244,10 @@ def test_the_worker_prunes_jobs_as_they_become_prunable_between_rounds() -> None
     passes run; a backlog of old jobs, one batch per pass (prune_budget 0), keeps the first passes
     busy until the trickle's jobs become prunable. (Before passes, the rounds a second apart ended
     with the backlog, and the trickle's jobs piled up until the next round.)"""
-    c = Cluster(conf={"shared_preload_libraries": "'mcp_jobs'", "mcp_jobs.maintenance_interval": "'60s'",
-                      "mcp_jobs.prune_budget": "0", "mcp_jobs.retention": "'1s'",
-                      "mcp_jobs.metrics_lag": "0"},
-                name="mcp_jobs_passes").start()
+    # one batch of 1000 per round or pass (each starts at 1000): five passes of backlog
+    c = worker_cluster_with_backlog("mcp_jobs_passes", 5000, {"mcp_jobs.retention": "'1s'",
+                                                              "mcp_jobs.metrics_lag": "0"})
     try:
-        c.psql("CREATE EXTENSION mcp_jobs;")
-        with c.connect() as conn:
-            # one batch of 1000 per round or pass (each starts at 1000): five passes of backlog
-            conn.execute("""INSERT INTO mcp_jobs.jobs (id, source, job_type, status, attempts, created_at, finished_at)
-                            SELECT x.id::uuid, 'old', 't', 'completed', 1, now() - interval '30 days',
-                                   now() - interval '29 days'
-                              FROM unnest(%s::text[]) x(id)""", ([old_id(i) for i in range(1, 5001)],))
-        c.stop()
-        c.start()  # the worker's first round is now
         started = time.monotonic()
         stop = threading.Event()
         done: list[str] = []
