@@ -77,6 +77,19 @@ def newest(docs: list[Doc], kind: str, schema: int | None = None) -> Doc | None:
     return max(xs, key=lambda d: d["run"]) if xs else None
 
 
+def newest_soaks(docs: list[Doc]) -> list[Doc]:
+    """The newest soak with a run at the highest rate and the newest with a half-rate run (one document when
+    a soak holds both): an hour per run does not fit every run in one sitting, so they are made apart."""
+    xs = [d for d in docs if kind_of(d) == "soak" and d.get("complete", True) and not d.get("smoke")]
+    out: dict[int, Doc] = {}
+    for mode in ("max", "half"):
+        ys = [d for d in xs if any(r["mode"] == mode for r in d["runs"])]
+        if ys:
+            d = max(ys, key=lambda d: d["run"])
+            out[d["run"]] = d
+    return [out[k] for k in sorted(out)]
+
+
 def life(d: Doc, sync: str) -> dict[str, dict[str, dict[str, Any]]]:
     out: dict[str, dict[str, dict[str, Any]]] = d.get("lifecycle", {}).get(sync, {})
     return out
@@ -391,7 +404,7 @@ def render_soak(s: Doc | None) -> str:
 
 
 # ------------------------------------------------------------------ conclusions and targets
-def conclusions(run: Doc | None, wake: Doc | None, soak: Doc | None) -> str:
+def conclusions(run: Doc | None, wake: Doc | None, soaks: list[Doc]) -> str:
     L = []
     if run:
         for sync in ("off", "on"):
@@ -438,11 +451,11 @@ def conclusions(run: Doc | None, wake: Doc | None, soak: Doc | None) -> str:
         parts = [f"{e['scenario']} p50 {fmt(e['p50_ms'], '.1f')} / p99 {fmt(e['p99_ms'], '.1f')} ms"
                  for e in (lp, pg, po, gw) if e]
         L.append("- **Wake-up latency** (enqueue to claim): " + "; ".join(parts) + ".")
-    if soak:
+    for soak in soaks:
         for r in soak["runs"]:
             sm = soak_summary(r)
             if sm:
-                L.append(f"- **Soak, {LABEL.get(r['system'], r['system'])} at {r['mode']} rate** ({sm['minutes']} min): "
+                L.append(f"- **Soak-{soak['run']:03d}, {LABEL.get(r['system'], r['system'])} at {r['mode']} rate** ({sm['minutes']} min): "
                          f"{fmt(sm['jobs_per_s_min5'], '.0f')} jobs/s at minute 5, largest deviation after it "
                          f"{fmt(None if sm['max_deviation_after_min5'] is None else 100 * sm['max_deviation_after_min5'], '.1f')} %; "
                          f"tables + indexes {mb(sm['bytes_first'])} -> {mb(sm['bytes_last'])} MB; "
@@ -450,7 +463,7 @@ def conclusions(run: Doc | None, wake: Doc | None, soak: Doc | None) -> str:
     return "\n".join(L) if L else "No run with the current harness recorded yet."
 
 
-def targets(run: Doc | None, wake: Doc | None, soak: Doc | None) -> str:
+def targets(run: Doc | None, wake: Doc | None, soaks: list[Doc]) -> str:
     rows = []
     if run:
         r = life_ratios(run, "off", "plpgsql")
@@ -479,35 +492,36 @@ def targets(run: Doc | None, wake: Doc | None, soak: Doc | None) -> str:
         lp = wake_entry(wake, "mcp_jobs long poll (preloaded)")
         rows.append(("a waiting claim is woken by the enqueue's commit (p99 well under the 100 ms polling fallback)",
                      f"{met(None if not lp else lp['p99_ms'] < 50)}: p99 {fmt(lp['p99_ms'] if lp else None, '.1f')} ms"))
-    if soak:
+    for soak in soaks:
         for r in soak["runs"]:
             if r["system"] != "mcp_jobs":
                 continue
             sm = soak_summary(r)
             if not sm:
                 continue
+            tag = f"soak-{soak['run']:03d} ({r['mode']} rate)"
             dev = sm["max_deviation_after_min5"]
-            rows.append((f"soak ({r['mode']} rate): throughput from minute 5 on within 10 % of minute 5",
+            rows.append((f"{tag}: throughput from minute 5 on within 10 % of minute 5",
                          f"{met(None if dev is None else dev <= T_SOAK_FLAT)}: largest deviation {fmt(None if dev is None else 100 * dev, '.1f')} %"))
             pr, enq = sm.get("prune_jobs_per_s"), r.get("enqueue_jobs_per_s")
-            rows.append((f"soak ({r['mode']} rate): pruning capacity >= {T_PRUNE_CAPACITY:.0f}x the enqueue rate",
+            rows.append((f"{tag}: pruning capacity >= {T_PRUNE_CAPACITY:.0f}x the enqueue rate",
                          (f"{met(None if not pr or not enq else pr >= T_PRUNE_CAPACITY * enq)}: {fmt(pr, '.0f')} jobs/s "
                           f"while a backlog lasted against {fmt(enq, '.0f')} enqueued/s ({fmt(ratio(pr, enq))}x)") if sm["timed"] else
                          (f"not measured by this run's harness (rounds not timed); pruned {sm['pruned']:,} jobs in the run "
                           f"against {fmt(enq, '.0f')} enqueued/s")))
             g = sm.get("growth_last_quarter")
-            rows.append((f"soak ({r['mode']} rate): tables and indexes plateau once retention applies",
+            rows.append((f"{tag}: tables and indexes plateau once retention applies",
                          (f"{met(None if g is None else g < 0.05)}: {fmt(None if g is None else 100 * g, '.1f')} % of the "
                           f"final size added in the last quarter of the run ({mb(sm['bytes_first'])} -> "
                           f"{mb(sm['bytes_last'])} MB)")))
             q1, q4 = sm.get("round_ms_first_quarter"), sm.get("round_ms_last_quarter")
-            rows.append((f"soak ({r['mode']} rate): a maintenance round costs the work since the last one, not the volume",
+            rows.append((f"{tag}: a maintenance round costs the work since the last one, not the volume",
                          (f"mean round without pruning backlog {fmt(q1, '.0f')} ms in the first quarter, {fmt(q4, '.0f')} ms "
                           f"in the last ({fmt(ratio(q4, q1))}x)") if sm["timed"] else
                          "rounds not timed by this run's harness; the worker's CPU per minute, first and last "
                          f"quarter: {fmt(sm.get('cpu_ms_first_quarter'), '.0f')} and {fmt(sm.get('cpu_ms_last_quarter'), '.0f')} ms"))
             rss0, rss1 = sm.get("rss_first_kb"), sm.get("rss_last_kb")
-            rows.append((f"soak ({r['mode']} rate): the maintenance worker's memory flat",
+            rows.append((f"{tag}: the maintenance worker's memory flat",
                          f"RssAnon {fmt(rss0, '.0f')} -> {fmt(rss1, '.0f')} kB"))
     if not rows:
         return "No run with the current harness recorded yet."
@@ -620,7 +634,7 @@ def write_md(out: str | None = None, docs: list[Doc] | None = None) -> str:
     docs = load_all() if docs is None else docs
     run = newest(docs, "full", schema=2)
     wake = newest(docs, "wake")
-    soak = newest(docs, "soak")
+    soaks = newest_soaks(docs)
     legacy = [d for d in docs if d.get("schema_version", 1) == 1 and kind_of(d) in ("full", "latency-only")]
     with open(os.path.join(HERE, "BENCHMARKS.tmpl.md")) as f:
         tmpl = f.read()
@@ -647,10 +661,10 @@ def write_md(out: str | None = None, docs: list[Doc] | None = None) -> str:
         subs = {k: none for k in ("RUN", "REPORT", "MACHINE", "SETTINGS", "STATEMENTS")}
         subs["RUN_METHOD"] = "Every figure is the sum of interleaved rounds, the entries' order rotating every round"
     subs.update({
-        "CONCLUSIONS": conclusions(run, wake, soak),
-        "TARGETS": targets(run, wake, soak),
+        "CONCLUSIONS": conclusions(run, wake, soaks),
+        "TARGETS": targets(run, wake, soaks),
         "WAKE": render_wake(wake),
-        "SOAK": render_soak(soak),
+        "SOAK": "\n\n".join(render_soak(d) for d in soaks) if soaks else render_soak(None),
         "HISTORY": history(docs),
         "LEGACY_HISTORY": legacy_history(legacy) if legacy else "-",
     })
@@ -659,7 +673,7 @@ def write_md(out: str | None = None, docs: list[Doc] | None = None) -> str:
     with open(path, "w") as f:
         f.write(text)
     print(f"wrote {path} (run {run['run'] if run else '-'}, wake {wake['run'] if wake else '-'}, "
-          f"soak {soak['run'] if soak else '-'}; {len(docs)} documents)", flush=True)
+          f"soak {', '.join(str(d['run']) for d in soaks) or '-'}; {len(docs)} documents)", flush=True)
     return path
 
 
