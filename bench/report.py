@@ -355,6 +355,7 @@ def render_soak(s: Doc | None) -> str:
           f"{m['backlog_jobs']:,} finished jobs older than the cutoff loaded before each run so that pruning has "
           f"work from the start. The reference prunes with `plpgsql_ref.expire_leases()` and "
           f"`plpgsql_ref.prune(retention)` every {m['maintenance_interval']} ({m['reference_upkeep']}).\n")]
+    L += [f"**Note.** {n}\n" for n in s.get("notes", [])]
     rows = []
     untimed = False
     for r in s["runs"]:
@@ -459,7 +460,8 @@ def conclusions(run: Doc | None, wake: Doc | None, soaks: list[Doc]) -> str:
                          f"{fmt(sm['jobs_per_s_min5'], '.0f')} jobs/s at minute 5, largest deviation after it "
                          f"{fmt(None if sm['max_deviation_after_min5'] is None else 100 * sm['max_deviation_after_min5'], '.1f')} %; "
                          f"tables + indexes {mb(sm['bytes_first'])} -> {mb(sm['bytes_last'])} MB; "
-                         f"upkeep rounds up to {fmt(sm['maintenance_max_ms'], '.0f')} ms.")
+                         f"upkeep rounds up to {fmt(sm['maintenance_max_ms'], '.0f')} ms"
+                         + (" (read the note under [Soak](#soak))." if soak.get("notes") else "."))
     return "\n".join(L) if L else "No run with the current harness recorded yet."
 
 

@@ -197,8 +197,10 @@ END $$;
 -- Upkeep a cron job would run (bench/soak.py calls it every maintenance interval): take back
 -- expired leases, then delete finished jobs whose finished_at is before the cutoff (their runs go
 -- by the foreign key's cascade, their events by an explicit delete), at most p_max jobs per call.
--- The cutoff is mcp_jobs' rule (src/queries/prune_cutoff.sql): now() - retention, but never later
--- than the start of the previous hour, so that both keep the same rows. Returns what it did.
+-- The cutoff is now() - retention: mcp_jobs' rule (src/queries/prune_cutoff.sql) without its
+-- metrics watermark, which trails now() by about a second and which the reference does not keep.
+-- (Until soak-003 it was also capped at the start of the previous hour, mcp_jobs' rule before the
+-- watermark: an hour-long soak then pruned none of its own jobs.) Returns what it did.
 CREATE FUNCTION plpgsql_ref.expire_leases() RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE v_n int;
 BEGIN
@@ -219,7 +221,7 @@ END $$;
 
 CREATE FUNCTION plpgsql_ref.prune(p_retention interval, p_max int DEFAULT 100000)
 RETURNS integer LANGUAGE plpgsql AS $$
-DECLARE v_cutoff timestamptz := least(now() - p_retention, date_trunc('hour', now(), 'UTC') - interval '1 hour');
+DECLARE v_cutoff timestamptz := now() - p_retention;
 DECLARE v_ids uuid[];
 BEGIN
     SELECT array_agg(j.id) INTO v_ids
