@@ -80,12 +80,10 @@ def newest(docs: list[Doc], kind: str, schema: int | None = None) -> Doc | None:
 def newest_soaks(docs: list[Doc]) -> list[Doc]:
     """The newest soak with a run at the highest rate and the newest with a half-rate run (one document when
     a soak holds both): an hour per run does not fit every run in one sitting, so they are made apart."""
-    xs = [d for d in docs if kind_of(d) == "soak" and d.get("complete", True) and not d.get("smoke")]
     out: dict[int, Doc] = {}
     for mode in ("max", "half"):
-        ys = [d for d in xs if any(r["mode"] == mode for r in d["runs"])]
-        if ys:
-            d = max(ys, key=lambda d: d["run"])
+        d = newest([d for d in docs if kind_of(d) == "soak" and any(r["mode"] == mode for r in d["runs"])], "soak")
+        if d:
             out[d["run"]] = d
     return [out[k] for k in sorted(out)]
 

@@ -199,8 +199,7 @@ END $$;
 -- by the foreign key's cascade, their events by an explicit delete), at most p_max jobs per call.
 -- The cutoff is now() - retention: mcp_jobs' rule (src/queries/prune_cutoff.sql) without its
 -- metrics watermark, which trails now() by about a second and which the reference does not keep.
--- (Until soak-003 it was also capped at the start of the previous hour, mcp_jobs' rule before the
--- watermark: an hour-long soak then pruned none of its own jobs.) Returns what it did.
+-- Returns what it did.
 CREATE FUNCTION plpgsql_ref.expire_leases() RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE v_n int;
 BEGIN
